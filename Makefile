@@ -1,0 +1,41 @@
+# Two entry points for a newcomer: `make run` and `make test`.
+# Both create the environment first if it is missing or out of date.
+SHELL := /bin/bash
+VENV := .venv
+UV_HOME := .uv
+UV := $(UV_HOME)/bin/uv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Keras 2 (tf_keras) everywhere: TFT and TFMA 1.16 need it.
+export TF_USE_LEGACY_KERAS := 1
+export PYTHONHASHSEED := 0
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test env lock clean
+
+run: $(STAMP)
+	$(VENV)/bin/tfx-distill run $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+env: $(STAMP)
+
+# uv resolves the TFX tree in seconds where pip backtracks for many minutes.
+$(UV):
+	python3 -m venv $(UV_HOME)
+	$(UV_HOME)/bin/python -m pip install --quiet uv==0.13.9
+
+# --seed puts pip in the venv: TFX installs module-file wheels with `python -m pip`.
+$(STAMP): requirements.lock setup.py | $(UV)
+	test -x $(PY) || $(UV) venv --seed --python 3.10 $(VENV)
+	$(UV) pip sync --python $(PY) requirements.lock
+	$(UV) pip install --python $(PY) --no-deps -e .
+	touch $@
+
+lock: | $(UV)
+	$(UV) pip compile requirements.in --python-version 3.10 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) $(UV_HOME) build *.egg-info

@@ -1,0 +1,209 @@
+"""The Distiller: a TFX component that trains a small student from a teacher."""
+
+from typing import Any, Dict, Optional, Sequence, Union
+
+from tfx import types
+from tfx.components.util import udf_utils
+from tfx.dsl.components.base import base_component
+from tfx.dsl.components.base import executor_spec
+from tfx.orchestration import data_types
+from tfx.proto import trainer_pb2
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs as std
+from tfx.utils import json_utils
+
+from distill_components.distiller import executor
+from distill_components.distiller import export
+from distill_components.distiller import losses
+from distill_components.distiller import spec as spec_lib
+
+
+def _is_runtime(value: Any) -> bool:
+  return isinstance(value, data_types.RuntimeParameter)
+
+
+class Distiller(base_component.BaseComponent):
+  """Trains a small student model on a teacher's soft labels and the hard labels.
+
+  The Distiller sits between the teacher's `Trainer` and the `Evaluator`. It
+  reads the Transform's transformed examples, runs the teacher on the same
+  transformed features the student sees, and trains the student on
+
+      loss = alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))
+             + (1 - alpha) * cross_entropy(labels, student)
+
+  `alpha` weighs the **soft** (teacher) term: alpha = 1 is pure soft-label
+  training, alpha = 0 ignores the teacher. A single-logit (binary) model uses
+  the Bernoulli form of the KL; regression uses
+  `alpha * MSE(teacher, student) + (1 - alpha) * MSE(labels, student)`.
+
+  The student is exported with the teacher's serving contract (see `export`):
+  `serving_default` takes serialized raw `tf.Example`s, applies the Transform
+  graph and returns probabilities at temperature 1, so an Evaluator can compare
+  it against the teacher and a Pusher can serve it in the teacher's place.
+
+  The user module defines only the student:
+
+      # student.py
+      import tensorflow as tf
+
+      def build_student(fn_args):
+        # fn_args is TFX's FnArgs: hyperparameters, custom_config,
+        # transform_output, schema_path, ...
+        inputs = {name: tf.keras.layers.Input(shape=(1,), name=name)
+                  for name in ["trip_miles_xf", "fare_xf"]}
+        x = tf.keras.layers.concatenate(list(inputs.values()))
+        x = tf.keras.layers.Dense(8, activation="relu")(x)
+        logits = tf.keras.layers.Dense(1)(x)   # logits, not probabilities
+        return tf.keras.Model(inputs, logits)  # uncompiled
+
+  Example:
+
+      distiller = Distiller(
+          teacher_model=trainer.outputs["model"],
+          examples=transform.outputs["transformed_examples"],
+          transform_graph=transform.outputs["transform_graph"],
+          module_file="student.py",
+          label_key="big_tipper",
+          raw_label_keys=["tips"],
+          train_args=tfx.proto.TrainArgs(num_steps=1000),
+          eval_args=tfx.proto.EvalArgs(num_steps=100),
+          temperature=4.0,
+          alpha=0.9,
+      )
+      evaluator = Evaluator(
+          examples=example_gen.outputs["examples"],
+          model=distiller.outputs["model"],            # candidate: the student
+          baseline_model=trainer.outputs["model"],     # baseline: the teacher
+          eval_config=eval_config)
+
+  The teacher must have a signature (default `transformed_logits`) that takes
+  transformed features and returns `logits` or `probabilities` [batch, K];
+  `export.save_model` writes one. The executor checks the teacher, the label
+  and the student's output width before it trains, and fails with an error
+  that names what it found and what it needs.
+
+  Outputs:
+    model: the student, a `Model` artifact laid out like the Trainer's, with
+      custom properties: teacher_uri, temperature, alpha, task,
+      teacher_params, student_params, compression_ratio,
+      teacher_saved_model_bytes, student_saved_model_bytes, eval_agreement
+      (classification), eval_soft_loss, eval_hard_loss.
+    model_run: TensorBoard logs of the distillation.
+  """
+
+  SPEC_CLASS = spec_lib.DistillerSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+  def __init__(
+      self,
+      teacher_model: types.BaseChannel,
+      examples: types.BaseChannel,
+      transform_graph: types.BaseChannel,
+      label_key: str,
+      module_file: Optional[Union[str, data_types.RuntimeParameter]] = None,
+      build_student: Optional[str] = None,
+      schema: Optional[types.BaseChannel] = None,
+      hyperparameters: Optional[types.BaseChannel] = None,
+      train_args: Optional[trainer_pb2.TrainArgs] = None,
+      eval_args: Optional[trainer_pb2.EvalArgs] = None,
+      temperature: Union[float, data_types.RuntimeParameter] = 2.0,
+      alpha: Union[float, data_types.RuntimeParameter] = 0.9,
+      task: str = losses.Task.CLASSIFICATION.value,
+      raw_label_keys: Sequence[str] = (),
+      batch_size: int = 256,
+      learning_rate: float = 1e-3,
+      teacher_signature: str = export.TRANSFORMED_LOGITS_SIGNATURE,
+      custom_config: Optional[Dict[str, Any]] = None):
+    """Constructs a Distiller.
+
+    Args:
+      teacher_model: `Model` channel of the teacher (typically
+        `trainer.outputs["model"]`).
+      examples: `Examples` channel of transformed examples
+        (`transform.outputs["transformed_examples"]`), with 'train' and 'eval'
+        splits unless train_args / eval_args name others.
+      transform_graph: `TransformGraph` channel; it goes inside the student so
+        the student serves raw examples.
+      label_key: the transformed label feature, e.g. "big_tipper".
+      module_file: path to a Python file defining `build_student(fn_args)`,
+        which returns an uncompiled `tf.keras.Model` mapping the transformed
+        features to logits (regression: predictions). Exactly one of
+        `module_file` and `build_student` is needed.
+      build_student: Python path to such a function, e.g.
+        "my_pkg.student.build_student", instead of a module file.
+      schema: optional `Schema` channel, passed on in FnArgs.
+      hyperparameters: optional `HyperParameters` channel (e.g. a Tuner's),
+        passed on in `fn_args.hyperparameters`.
+      train_args: `TrainArgs`; `num_steps` (> 0) is required.
+      eval_args: `EvalArgs`; `num_steps` unset reads the whole eval split.
+      temperature: softening temperature T > 0.
+      alpha: weight of the soft (teacher) term, in [0, 1]; 1 = pure soft labels.
+      task: "classification" or "regression".
+      raw_label_keys: raw columns that serving requests lack (the label's
+        sources); the student's `serving_default` does not parse them.
+      batch_size: examples per training step (> 0).
+      learning_rate: Adam learning rate for the student (> 0).
+      teacher_signature: the teacher signature the Distiller calls.
+      custom_config: a dict passed on in `fn_args.custom_config`.
+
+    Raises:
+      ValueError: for an alpha outside [0, 1], a temperature <= 0, an unknown
+        task, neither or both of module_file / build_student, train_args
+        without num_steps > 0, a non-positive batch size or learning rate.
+    """
+    if bool(module_file) == bool(build_student):
+      raise ValueError(
+          "Exactly one of 'module_file' and 'build_student' must be supplied; got "
+          f"module_file={module_file!r}, build_student={build_student!r}.")
+    if not _is_runtime(alpha) and not _is_runtime(temperature):
+      losses.check_alpha_and_temperature(alpha, temperature)
+    try:
+      task = losses.Task(task).value
+    except ValueError:
+      raise ValueError(
+          f"task must be one of {[t.value for t in losses.Task]}; got {task!r}."
+      ) from None
+    train_args = train_args or trainer_pb2.TrainArgs()
+    if train_args.num_steps <= 0:
+      raise ValueError(
+          "train_args.num_steps must be > 0 (the training data is repeated "
+          f"until then); got {train_args.num_steps}.")
+    if batch_size <= 0:
+      raise ValueError(f"batch_size must be > 0; got {batch_size}.")
+    if learning_rate <= 0:
+      raise ValueError(f"learning_rate must be > 0; got {learning_rate}.")
+    if isinstance(raw_label_keys, str):
+      raise ValueError(
+          f"raw_label_keys is a list of column names; got the string {raw_label_keys!r}.")
+    if not label_key:
+      raise ValueError("label_key (the transformed label feature) is required.")
+
+    spec = spec_lib.DistillerSpec(
+        teacher_model=teacher_model,
+        examples=examples,
+        transform_graph=transform_graph,
+        schema=schema,
+        hyperparameters=hyperparameters,
+        train_args=train_args,
+        eval_args=eval_args or trainer_pb2.EvalArgs(),
+        module_file=module_file,
+        build_student=build_student,
+        label_key=label_key,
+        raw_label_keys=json_utils.dumps(list(raw_label_keys)),
+        temperature=temperature if _is_runtime(temperature) else float(temperature),
+        alpha=alpha if _is_runtime(alpha) else float(alpha),
+        task=task,
+        batch_size=int(batch_size),
+        learning_rate=float(learning_rate),
+        teacher_signature=teacher_signature,
+        custom_config=json_utils.dumps(custom_config),
+        model=types.Channel(type=standard_artifacts.Model),
+        model_run=types.Channel(type=standard_artifacts.ModelRun))
+    super().__init__(spec=spec)
+
+    if udf_utils.should_package_user_modules():
+      # As for the Trainer: the module file is packaged as a wheel under the
+      # pipeline root, so remote workers (KFP, Dataflow) can install it.
+      udf_utils.add_user_module_dependency(
+          self, std.MODULE_FILE_KEY, std.MODULE_PATH_KEY)

@@ -1,0 +1,136 @@
+"""The Distiller's executor: check the inputs, train the student, export it."""
+
+import os
+from typing import Any, Dict, List
+
+from absl import logging
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import types
+from tfx.components.trainer import executor as trainer_executor
+from tfx.components.trainer import fn_args_utils
+from tfx.components.util import udf_utils
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils
+from tfx.types import standard_component_specs as std
+from tfx.utils import json_utils
+from tfx.utils import path_utils
+from tfx_bsl.tfxio import dataset_options
+
+from distill_components.distiller import export
+from distill_components.distiller import losses
+from distill_components.distiller import spec as spec_lib
+from distill_components.distiller import teacher as teacher_lib
+from distill_components.distiller import training
+
+# Written first, renamed to Format-Serving only once the student is complete.
+_STAGING_DIR = "Format-Serving.partial"
+# TensorBoard summaries every this many steps.
+_SUMMARY_EVERY_STEPS = 100
+
+
+class LabelNotFoundError(ValueError):
+  """The label is not among the transformed features."""
+
+
+def _dataset(fn_args: fn_args_utils.FnArgs, files: List[str],
+             tf_transform_output: tft.TFTransformOutput, label_key: str,
+             batch_size: int, repeat: bool) -> tf.data.Dataset:
+  """(features, label) batches streamed from transformed examples via TFXIO."""
+  return fn_args.data_accessor.tf_dataset_factory(
+      files,
+      dataset_options.TensorFlowDatasetOptions(
+          batch_size=batch_size, label_key=label_key,
+          num_epochs=None if repeat else 1, shuffle=repeat, shuffle_seed=0),
+      tf_transform_output.transformed_metadata.schema)
+
+
+class Executor(trainer_executor.GenericExecutor):
+  """Trains the student on the distillation loss and exports it.
+
+  Reuses the Trainer's `FnArgs` construction (the spec keeps the Trainer's
+  keys), so the user's `build_student(fn_args)` sees what a `run_fn` would.
+  """
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]) -> None:
+    self._log_startup(input_dict, output_dict, exec_properties)
+    fn_args = self._GetFnArgs(input_dict, output_dict, exec_properties)
+    task = losses.Task(exec_properties[spec_lib.TASK_KEY])
+    alpha = float(exec_properties[spec_lib.ALPHA_KEY])
+    temperature = float(exec_properties[spec_lib.TEMPERATURE_KEY])
+    losses.check_alpha_and_temperature(alpha, temperature)
+    label_key = exec_properties[spec_lib.LABEL_KEY_KEY]
+    batch_size = int(exec_properties[spec_lib.BATCH_SIZE_KEY])
+    if not fn_args.train_steps:
+      raise ValueError("train_args.num_steps must be > 0.")
+
+    # Everything that can be wrong with the inputs is checked before training.
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    transformed = tf_transform_output.transformed_feature_spec()
+    if label_key not in transformed:
+      raise LabelNotFoundError(
+          f"label_key {label_key!r} is not among the transformed features "
+          f"{sorted(transformed)}; the Transform's preprocessing_fn must output it.")
+    feature_spec = export.model_input_spec(tf_transform_output, label_key)
+
+    teacher_artifact = artifact_utils.get_single_instance(
+        input_dict[spec_lib.TEACHER_MODEL_KEY])
+    teacher_dir = path_utils.serving_model_path(
+        teacher_artifact.uri, path_utils.is_old_model_artifact(teacher_artifact))
+    teacher = teacher_lib.Teacher(
+        teacher_dir, exec_properties[spec_lib.TEACHER_SIGNATURE_KEY], feature_spec)
+
+    student = udf_utils.get_fn(exec_properties, spec_lib.BUILD_STUDENT_KEY)(fn_args)
+    if not isinstance(student, tf.keras.Model):
+      raise training.StudentOutputError(
+          f"build_student must return a tf.keras.Model; it returned "
+          f"{type(student).__name__}.")
+
+    train_data = _dataset(fn_args, fn_args.train_files, tf_transform_output,
+                          label_key, batch_size, repeat=True)
+    eval_data = _dataset(fn_args, fn_args.eval_files, tf_transform_output,
+                         label_key, batch_size, repeat=False)
+    features, _ = next(iter(train_data))
+    training.check_output_widths(teacher.logits(features), student(features))
+
+    distillation = training.Distillation(
+        student, teacher.logits, task=task, alpha=alpha, temperature=temperature,
+        optimizer=tf.keras.optimizers.Adam(
+            float(exec_properties[spec_lib.LEARNING_RATE_KEY])))
+    logging.info("Distilling %s into a student of %d weights: T=%s alpha=%s, "
+                 "%d steps of %d examples.", teacher_dir, student.count_params(),
+                 temperature, alpha, fn_args.train_steps, batch_size)
+    distillation.fit(train_data, fn_args.train_steps,
+                     summary_dir=os.path.join(fn_args.model_run_dir, "train"),
+                     summary_every=_SUMMARY_EVERY_STEPS)
+    eval_metrics = distillation.evaluate(eval_data, fn_args.eval_steps)
+    logging.info("Student on the eval split: %s", eval_metrics)
+
+    model_uri = artifact_utils.get_single_uri(output_dict[std.MODEL_KEY])
+    staging_dir = os.path.join(model_uri, _STAGING_DIR)
+    export.save_model(
+        student, staging_dir, tf_transform_output, label_key=label_key,
+        raw_label_keys=json_utils.loads(
+            exec_properties[spec_lib.RAW_LABEL_KEYS_KEY]), task=task)
+    fileio.rename(staging_dir, fn_args.serving_model_dir)
+
+    student_params = student.count_params()
+    teacher_bytes = export.saved_model_bytes(teacher_dir)
+    student_bytes = export.saved_model_bytes(fn_args.serving_model_dir)
+    record = artifact_utils.get_single_instance(output_dict[std.MODEL_KEY])
+    record.set_string_custom_property("teacher_uri", teacher_artifact.uri)
+    record.set_string_custom_property("task", task.value)
+    record.set_float_custom_property("temperature", temperature)
+    record.set_float_custom_property("alpha", alpha)
+    record.set_int_custom_property("teacher_params", teacher.num_params)
+    record.set_int_custom_property("student_params", student_params)
+    record.set_float_custom_property(
+        "compression_ratio", teacher.num_params / max(student_params, 1))
+    record.set_int_custom_property("teacher_saved_model_bytes", teacher_bytes)
+    record.set_int_custom_property("student_saved_model_bytes", student_bytes)
+    for name, value in eval_metrics.items():
+      record.set_float_custom_property(f"eval_{name}", float(value))
+    logging.info("Student written to %s (%d weights, teacher %d).",
+                 fn_args.serving_model_dir, student_params, teacher.num_params)

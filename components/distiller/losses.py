@@ -1,0 +1,124 @@
+"""The distillation loss, in one place.
+
+    loss = alpha * soft_loss + (1 - alpha) * hard_loss
+
+`alpha` weighs the **soft** (teacher) term: alpha = 1 is pure soft-label
+training, alpha = 0 ignores the teacher. (keras.io's distillation example uses
+the opposite convention; ours follows the seed this project grew from.)
+
+Classification, K >= 2 logits per example:
+    soft_loss = T^2 * KL(softmax(teacher / T) || softmax(student / T))
+    hard_loss = sparse categorical cross-entropy(labels, student)
+Classification, one logit per example (binary, Bernoulli form):
+    soft_loss = T^2 * KL(Bern(sigmoid(teacher / T)) || Bern(sigmoid(student / T)))
+    hard_loss = binary cross-entropy(labels, student)
+Regression:
+    soft_loss = MSE(teacher, student)
+    hard_loss = MSE(labels, student)
+
+The T^2 factor keeps the soft term's gradients on the same scale as the hard
+term's whatever the temperature: d(KL)/d(student) shrinks as 1/T^2.
+
+Every loss here is a batch mean, built on Keras's own losses; this module
+imports no orchestrator so it can be tested with numbers worked out by hand.
+"""
+
+import enum
+from typing import Dict
+
+import tensorflow as tf
+
+
+class Task(str, enum.Enum):
+  CLASSIFICATION = "classification"
+  REGRESSION = "regression"
+
+
+def check_alpha_and_temperature(alpha: float, temperature: float) -> None:
+  """Raises ValueError unless 0 <= alpha <= 1 and temperature > 0."""
+  if not 0.0 <= alpha <= 1.0:
+    raise ValueError(
+        f"alpha weighs the soft (teacher) term and must lie in [0, 1]; got {alpha!r}.")
+  if not temperature > 0.0:
+    raise ValueError(f"temperature must be > 0; got {temperature!r}.")
+
+
+def _bernoulli(logits: tf.Tensor) -> tf.Tensor:
+  """[batch, 1] logits -> [batch, 2] probabilities (1 - p, p)."""
+  p = tf.sigmoid(logits)
+  return tf.concat([1.0 - p, p], axis=-1)
+
+
+def soft_loss(teacher_logits: tf.Tensor, student_logits: tf.Tensor,
+              temperature: float) -> tf.Tensor:
+  """T^2 * KL(teacher || student) on temperature-softened outputs."""
+  t = tf.cast(temperature, student_logits.dtype)
+  teacher_logits = tf.cast(teacher_logits, student_logits.dtype)
+  if student_logits.shape[-1] == 1:
+    teacher_p, student_p = (_bernoulli(teacher_logits / t),
+                            _bernoulli(student_logits / t))
+  else:
+    teacher_p, student_p = (tf.nn.softmax(teacher_logits / t),
+                            tf.nn.softmax(student_logits / t))
+  kl = tf.keras.losses.KLDivergence()(teacher_p, student_p)
+  return t * t * kl
+
+
+def hard_loss(labels: tf.Tensor, student_logits: tf.Tensor) -> tf.Tensor:
+  """Cross-entropy of the student's logits against the true labels."""
+  labels = tf.reshape(labels, [-1, 1])
+  if student_logits.shape[-1] == 1:
+    return tf.keras.losses.BinaryCrossentropy(from_logits=True)(
+        tf.cast(labels, student_logits.dtype), student_logits)
+  return tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
+      labels, student_logits)
+
+
+def distillation_loss(labels: tf.Tensor, teacher_outputs: tf.Tensor,
+                      student_outputs: tf.Tensor, *, task: Task, alpha: float,
+                      temperature: float) -> Dict[str, tf.Tensor]:
+  """Returns {'loss', 'soft_loss', 'hard_loss'}, each a scalar batch mean.
+
+  Args:
+    labels: [batch] or [batch, 1] true labels (class ids, or targets for
+      regression).
+    teacher_outputs: [batch, K] teacher logits (regression: predictions).
+    student_outputs: [batch, K] student logits (regression: predictions).
+    task: classification or regression.
+    alpha: weight of the soft (teacher) term, in [0, 1].
+    temperature: softening temperature T > 0 (unused for regression).
+  """
+  task = Task(task)
+  if task == Task.REGRESSION:
+    mse = tf.keras.losses.MeanSquaredError()
+    soft = mse(tf.cast(teacher_outputs, student_outputs.dtype), student_outputs)
+    hard = mse(tf.cast(tf.reshape(labels, tf.shape(student_outputs)),
+                       student_outputs.dtype), student_outputs)
+  else:
+    soft = soft_loss(teacher_outputs, student_outputs, temperature)
+    hard = hard_loss(labels, student_outputs)
+  return {
+      "loss": alpha * soft + (1.0 - alpha) * hard,
+      "soft_loss": soft,
+      "hard_loss": hard,
+  }
+
+
+def probabilities(logits: tf.Tensor, task: Task) -> tf.Tensor:
+  """What serving returns at temperature 1: sigmoid / softmax / identity."""
+  if Task(task) == Task.REGRESSION:
+    return logits
+  if logits.shape[-1] == 1:
+    return tf.sigmoid(logits)
+  return tf.nn.softmax(logits)
+
+
+def logits_from_probabilities(probs: tf.Tensor) -> tf.Tensor:
+  """Inverse of `probabilities` for teachers that only expose probabilities."""
+  eps = tf.keras.backend.epsilon()
+  probs = tf.clip_by_value(probs, eps, 1.0 - eps)
+  if probs.shape[-1] == 1:
+    return tf.math.log(probs) - tf.math.log1p(-probs)
+  # log-probabilities are logits up to a per-example constant, which softmax
+  # ignores.
+  return tf.math.log(probs)

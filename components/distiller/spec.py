@@ -1,0 +1,60 @@
+"""The Distiller's ComponentSpec: its typed parameters, inputs and outputs.
+
+Keys shared with TFX's Trainer (`examples`, `transform_graph`, `schema`,
+`hyperparameters`, `train_args`, `eval_args`, `module_file`, `custom_config`,
+`model`, `model_run`) keep the Trainer's names, so TFX's own `FnArgs` builder
+serves the Distiller as it serves the Trainer.
+"""
+from tfx.proto import trainer_pb2
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs as std
+from tfx.types.component_spec import ChannelParameter
+from tfx.types.component_spec import ComponentSpec
+from tfx.types.component_spec import ExecutionParameter
+
+TEACHER_MODEL_KEY = "teacher_model"
+BUILD_STUDENT_KEY = "build_student"
+LABEL_KEY_KEY = "label_key"
+RAW_LABEL_KEYS_KEY = "raw_label_keys"
+TEMPERATURE_KEY = "temperature"
+ALPHA_KEY = "alpha"
+TASK_KEY = "task"
+BATCH_SIZE_KEY = "batch_size"
+LEARNING_RATE_KEY = "learning_rate"
+TEACHER_SIGNATURE_KEY = "teacher_signature"
+
+
+class DistillerSpec(ComponentSpec):
+  """Distiller component spec."""
+
+  PARAMETERS = {
+      std.TRAIN_ARGS_KEY: ExecutionParameter(type=trainer_pb2.TrainArgs),
+      std.EVAL_ARGS_KEY: ExecutionParameter(type=trainer_pb2.EvalArgs),
+      std.MODULE_FILE_KEY: ExecutionParameter(type=str, optional=True),
+      std.MODULE_PATH_KEY: ExecutionParameter(type=str, optional=True),
+      BUILD_STUDENT_KEY: ExecutionParameter(type=str, optional=True),
+      LABEL_KEY_KEY: ExecutionParameter(type=str),
+      # JSON list of raw columns serving requests do not carry.
+      RAW_LABEL_KEYS_KEY: ExecutionParameter(type=str),
+      TEMPERATURE_KEY: ExecutionParameter(type=float),
+      ALPHA_KEY: ExecutionParameter(type=float),
+      TASK_KEY: ExecutionParameter(type=str),
+      BATCH_SIZE_KEY: ExecutionParameter(type=int),
+      LEARNING_RATE_KEY: ExecutionParameter(type=float),
+      TEACHER_SIGNATURE_KEY: ExecutionParameter(type=str),
+      std.CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
+  }
+  INPUTS = {
+      TEACHER_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+      std.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+      std.TRANSFORM_GRAPH_KEY: ChannelParameter(
+          type=standard_artifacts.TransformGraph),
+      std.SCHEMA_KEY: ChannelParameter(
+          type=standard_artifacts.Schema, optional=True),
+      std.HYPERPARAMETERS_KEY: ChannelParameter(
+          type=standard_artifacts.HyperParameters, optional=True),
+  }
+  OUTPUTS = {
+      std.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+      std.MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),
+  }

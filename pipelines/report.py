@@ -1,0 +1,258 @@
+"""What a pipeline run did, read back from ML Metadata.
+
+`ProgressReporter` prints components as they start and finish; `summarize`
+returns one run's component times and the teacher-vs-student outcome; `render`
+turns that into the text `tfx-distill run` prints at the end.
+"""
+
+import dataclasses
+import sys
+import threading
+import time
+from typing import Dict, List, Optional, TextIO
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+_State = metadata_store_pb2.Execution.State
+_STATE_NAMES = {
+    _State.NEW: "new", _State.RUNNING: "running", _State.COMPLETE: "complete",
+    _State.FAILED: "FAILED", _State.CACHED: "cached", _State.CANCELED: "canceled",
+}
+
+
+@dataclasses.dataclass
+class ComponentRun:
+  node_id: str
+  state: str
+  seconds: float
+  execution_id: int
+
+
+@dataclasses.dataclass
+class ModelSide:
+  """One model's figures: from the Evaluator, and from the Distiller's record."""
+  auc: Optional[float] = None
+  accuracy: Optional[float] = None
+  params: Optional[int] = None
+  saved_model_bytes: Optional[int] = None
+
+
+@dataclasses.dataclass
+class RunSummary:
+  pipeline_name: str
+  run_id: str
+  components: List[ComponentRun]
+  teacher: ModelSide
+  student: ModelSide
+  agreement: Optional[float] = None
+  blessed: Optional[bool] = None
+  pushed_to: Optional[str] = None
+  student_uri: Optional[str] = None
+
+  @property
+  def failed(self) -> List[str]:
+    return [c.node_id for c in self.components if c.state == "FAILED"]
+
+
+def open_store(sqlite_path: str) -> metadata_store.MetadataStore:
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = sqlite_path
+  config.sqlite.connection_mode = (
+      metadata_store_pb2.SqliteMetadataSourceConfig.READONLY)
+  return metadata_store.MetadataStore(config)
+
+
+def _latest_run_context(store, pipeline_name: str):
+  runs = [c for c in store.get_contexts_by_type("pipeline_run")]
+  pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+  if pipeline is None:
+    return None
+  ids = {c.id for c in store.get_children_contexts_by_context(pipeline.id)}
+  # Older MLMD layouts do not link runs to their pipeline; fall back to all.
+  runs = [c for c in runs if not ids or c.id in ids] or runs
+  return max(runs, key=lambda c: (c.create_time_since_epoch, c.id), default=None)
+
+
+def component_runs(store, pipeline_name: str) -> List[ComponentRun]:
+  """The newest run's executions, in the order they started."""
+  run = _latest_run_context(store, pipeline_name)
+  if run is None:
+    return []
+  prefix = pipeline_name + "."
+  result = []
+  for execution in sorted(store.get_executions_by_context(run.id),
+                          key=lambda e: (e.create_time_since_epoch, e.id)):
+    node_id = next(
+        (c.name[len(prefix):] for c in store.get_contexts_by_execution(execution.id)
+         if c.type == "node" and c.name.startswith(prefix)),
+        execution.type.rsplit(".", 1)[-1])
+    end = execution.last_update_time_since_epoch
+    if execution.last_known_state == _State.RUNNING:
+      end = int(time.time() * 1000)
+    result.append(ComponentRun(
+        node_id=node_id,
+        state=_STATE_NAMES.get(execution.last_known_state, "unknown"),
+        seconds=(end - execution.create_time_since_epoch) / 1000.0,
+        execution_id=execution.id))
+  return result
+
+
+def _outputs(store, execution_id: int) -> Dict[str, metadata_store_pb2.Artifact]:
+  """Output key -> artifact for one execution."""
+  events = [e for e in store.get_events_by_execution_ids([execution_id])
+            if e.type in (metadata_store_pb2.Event.OUTPUT,
+                          metadata_store_pb2.Event.DECLARED_OUTPUT)]
+  artifacts = {a.id: a for a in store.get_artifacts_by_id(
+      [e.artifact_id for e in events])}
+  return {e.path.steps[0].key: artifacts[e.artifact_id] for e in events
+          if e.path.steps and e.artifact_id in artifacts}
+
+
+def _custom(artifact, name):
+  if artifact is None or name not in artifact.custom_properties:
+    return None
+  value = artifact.custom_properties[name]
+  return getattr(value, value.WhichOneof("value"))
+
+
+def _evaluator_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
+  """model name -> metric name -> value, overall slice, no diffs."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  metrics = {}
+  for per_slice in tfma.load_metrics(evaluation_uri):
+    if per_slice.slice_key.single_slice_keys:
+      continue
+    for entry in per_slice.metric_keys_and_values:
+      if not entry.key.is_diff and entry.value.HasField("double_value"):
+        metrics.setdefault(entry.key.model_name, {})[entry.key.name] = (
+            entry.value.double_value.value)
+  return metrics
+
+
+def summarize(sqlite_path: str, pipeline_name: str, *,
+              distiller: str = "Distiller", evaluator: str = "Evaluator",
+              pusher: str = "Pusher", student_name: str = "student",
+              teacher_name: str = "teacher") -> RunSummary:
+  """The newest run of `pipeline_name`: components, and teacher vs student."""
+  store = open_store(sqlite_path)
+  runs = component_runs(store, pipeline_name)
+  by_node = {c.node_id: c for c in runs}
+  run = _latest_run_context(store, pipeline_name)
+  summary = RunSummary(pipeline_name, run.name if run else "", runs,
+                       ModelSide(), ModelSide())
+  ok = ("complete", "cached")
+  if distiller in by_node and by_node[distiller].state in ok:
+    model = _outputs(store, by_node[distiller].execution_id).get("model")
+    summary.student_uri = model.uri if model else None
+    summary.teacher.params = _custom(model, "teacher_params")
+    summary.student.params = _custom(model, "student_params")
+    summary.teacher.saved_model_bytes = _custom(model, "teacher_saved_model_bytes")
+    summary.student.saved_model_bytes = _custom(model, "student_saved_model_bytes")
+    summary.agreement = _custom(model, "eval_agreement")
+  if evaluator in by_node and by_node[evaluator].state in ok:
+    outputs = _outputs(store, by_node[evaluator].execution_id)
+    blessed = _custom(outputs.get("blessing"), "blessed")
+    summary.blessed = None if blessed is None else bool(blessed)
+    if outputs.get("evaluation") is not None:
+      metrics = _evaluator_metrics(outputs["evaluation"].uri)
+      for name, side in ((teacher_name, summary.teacher),
+                         (student_name, summary.student)):
+        side.auc = metrics.get(name, {}).get("auc")
+        side.accuracy = metrics.get(name, {}).get("binary_accuracy")
+  if pusher in by_node and by_node[pusher].state in ok:
+    pushed = _outputs(store, by_node[pusher].execution_id).get("pushed_model")
+    if _custom(pushed, "pushed"):
+      summary.pushed_to = _custom(pushed, "pushed_destination")
+  return summary
+
+
+def _fmt(value, spec: str) -> str:
+  return "-" if value is None else format(value, spec)
+
+
+def _ratio(big, small, suffix: str) -> str:
+  if not big or not small:
+    return ""
+  return f"{big / small:.1f}x {suffix}"
+
+
+def render(summary: RunSummary) -> str:
+  """Plain-text report: component table, then teacher vs student."""
+  lines = [f"Pipeline {summary.pipeline_name}, run {summary.run_id}", "",
+           f"{'component':<20}{'status':<10}{'seconds':>9}"]
+  for c in summary.components:
+    lines.append(f"{c.node_id:<20}{c.state:<10}{c.seconds:>9.1f}")
+  lines.append(f"{'total':<30}{sum(c.seconds for c in summary.components):>9.1f}")
+  t, s = summary.teacher, summary.student
+  mb = lambda b: None if b is None else b / 1e6
+  lines += [
+      "", f"{'':<18}{'teacher':>12}{'student':>12}",
+      f"{'AUC':<18}{_fmt(t.auc, '.4f'):>12}{_fmt(s.auc, '.4f'):>12}",
+      f"{'accuracy':<18}{_fmt(t.accuracy, '.4f'):>12}{_fmt(s.accuracy, '.4f'):>12}",
+      f"{'parameters':<18}{_fmt(t.params, ',d'):>12}{_fmt(s.params, ',d'):>12}"
+      f"  {_ratio(t.params, s.params, 'fewer')}",
+      f"{'SavedModel (MB)':<18}{_fmt(mb(t.saved_model_bytes), '.2f'):>12}"
+      f"{_fmt(mb(s.saved_model_bytes), '.2f'):>12}"
+      f"  {_ratio(t.saved_model_bytes, s.saved_model_bytes, 'smaller')}",
+      f"{'agreement':<18}{_fmt(summary.agreement, '.4f'):>24}",
+      "",
+      "blessed: " + {True: "yes", False: "no", None: "-"}[summary.blessed],
+      "pushed:  " + (summary.pushed_to or "nothing (the student was not blessed)"
+                     if summary.blessed is not None else "-"),
+  ]
+  if summary.failed:
+    lines.append("FAILED: " + ", ".join(summary.failed))
+  return "\n".join(lines)
+
+
+class ProgressReporter:
+  """Prints each component's start and end while a pipeline runs.
+
+  Polls the MLMD SQLite file from a background thread; the runner writes it,
+  this only reads.
+  """
+
+  def __init__(self, sqlite_path: str, pipeline_name: str,
+               out: TextIO = sys.stdout, every_seconds: float = 1.0):
+    self._path = sqlite_path
+    self._pipeline = pipeline_name
+    self._out = out
+    self._every = every_seconds
+    self._seen: Dict[int, str] = {}
+    self._stop = threading.Event()
+    self._thread = threading.Thread(target=self._loop, daemon=True)
+    self._started = time.time()
+    self._before = 0  # Executions up to this id belong to earlier runs.
+
+  def __enter__(self):
+    try:
+      self._before = max((e.id for e in open_store(self._path).get_executions()),
+                         default=0)
+    except Exception:  # pylint: disable=broad-except
+      self._before = 0  # No store yet: a first run.
+    self._thread.start()
+    return self
+
+  def __exit__(self, *unused):
+    self._stop.set()
+    self._thread.join()
+    self._poll()
+
+  def _loop(self):
+    while not self._stop.wait(self._every):
+      self._poll()
+
+  def _poll(self):
+    try:
+      runs = component_runs(open_store(self._path), self._pipeline)
+    except Exception:  # pylint: disable=broad-except
+      return  # The store may not exist yet, or be mid-write; try again later.
+    for c in runs:
+      if c.execution_id <= self._before or self._seen.get(c.execution_id) == c.state:
+        continue
+      self._seen[c.execution_id] = c.state
+      elapsed = time.time() - self._started
+      took = "" if c.state == "running" else f" ({c.seconds:.1f}s)"
+      print(f"[{elapsed:7.1f}s] {c.node_id:<20} {c.state}{took}",
+            file=self._out, flush=True)
