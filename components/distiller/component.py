@@ -1,5 +1,7 @@
 """The Distiller: a TFX component that trains a small student from a teacher."""
 
+import ast
+import os
 from typing import Any, Dict, Optional, Sequence, Union
 
 from tfx import types
@@ -20,6 +22,27 @@ from distill_components.distiller import spec as spec_lib
 
 def _is_runtime(value: Any) -> bool:
   return isinstance(value, data_types.RuntimeParameter)
+
+
+def check_student_module(module_file: str) -> None:
+  """Raises ValueError unless the file exists and defines `build_student`.
+
+  Read as source, not imported: importing would pull in TensorFlow and the
+  user's dependencies at pipeline-definition time.
+  """
+  if not os.path.isfile(module_file):
+    raise ValueError(f"The student module file {module_file!r} does not exist.")
+  with open(module_file, encoding="utf-8") as f:
+    tree = ast.parse(f.read(), filename=module_file)
+  names = {node.name for node in tree.body
+           if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+  names |= {target.id for node in tree.body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)}
+  if spec_lib.BUILD_STUDENT_KEY not in names:
+    raise ValueError(
+        f"The student module file {module_file!r} defines no top-level "
+        f"`{spec_lib.BUILD_STUDENT_KEY}(fn_args)` function; the Distiller calls it "
+        "to build the student.")
 
 
 class Distiller(base_component.BaseComponent):
@@ -156,6 +179,8 @@ class Distiller(base_component.BaseComponent):
       raise ValueError(
           "Exactly one of 'module_file' and 'build_student' must be supplied; got "
           f"module_file={module_file!r}, build_student={build_student!r}.")
+    if isinstance(module_file, str):
+      check_student_module(module_file)
     if not _is_runtime(alpha) and not _is_runtime(temperature):
       losses.check_alpha_and_temperature(alpha, temperature)
     try:

@@ -82,7 +82,13 @@ class Executor(trainer_executor.GenericExecutor):
     teacher = teacher_lib.Teacher(
         teacher_dir, exec_properties[spec_lib.TEACHER_SIGNATURE_KEY], feature_spec)
 
-    student = udf_utils.get_fn(exec_properties, spec_lib.BUILD_STUDENT_KEY)(fn_args)
+    try:
+      build_student = udf_utils.get_fn(exec_properties, spec_lib.BUILD_STUDENT_KEY)
+    except (AttributeError, ImportError) as e:
+      raise ValueError(
+          f"Cannot load the student's `{spec_lib.BUILD_STUDENT_KEY}` function: "
+          f"{e}") from e
+    student = build_student(fn_args)
     if not isinstance(student, tf.keras.Model):
       raise training.StudentOutputError(
           f"build_student must return a tf.keras.Model; it returned "

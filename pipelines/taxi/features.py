@@ -1,10 +1,11 @@
 """The Chicago taxi features, shared by the preprocessing, teacher and student.
 
+Plain constants (no TensorFlow), so the command line can check a CSV against
+them without importing TensorFlow.
+
 The label is TFX's "big tipper": the tip was more than 20% of the fare.
 """
 from typing import Dict
-
-import tensorflow as tf
 
 # Raw columns that serving requests never carry: the label is derived from
 # `tips` (and `fare`, which is also a feature).
@@ -38,28 +39,3 @@ def categorical_sizes() -> Dict[str, int]:
   sizes.update({transformed_name(k): BUCKET_COUNT for k in BUCKET_KEYS})
   sizes.update({transformed_name(k): VOCAB_SIZE + OOV_SIZE for k in VOCAB_KEYS})
   return sizes
-
-
-def keras_inputs() -> Dict[str, tf.keras.layers.Input]:
-  """One Keras input per transformed feature the models read."""
-  inputs = {
-      transformed_name(k): tf.keras.layers.Input(
-          name=transformed_name(k), shape=(1,), dtype=tf.float32)
-      for k in DENSE_FLOAT_KEYS
-  }
-  inputs.update({
-      name: tf.keras.layers.Input(name=name, shape=(1,), dtype=tf.int64)
-      for name in categorical_sizes()
-  })
-  return inputs
-
-
-def embedded(inputs: Dict[str, tf.Tensor], dim: int) -> tf.Tensor:
-  """Dense floats and a `dim`-wide embedding of every integer feature, joined."""
-  parts = [inputs[transformed_name(k)] for k in DENSE_FLOAT_KEYS]
-  for name, size in categorical_sizes().items():
-    ids = tf.keras.layers.Lambda(
-        lambda x, size=size: tf.clip_by_value(x, 0, size - 1))(inputs[name])
-    parts.append(tf.keras.layers.Flatten()(
-        tf.keras.layers.Embedding(size, dim, name=f"{name}_embedding")(ids)))
-  return tf.keras.layers.concatenate(parts)

@@ -11,6 +11,7 @@ from tfx_bsl.tfxio import dataset_options
 
 from distill_components.distiller import export
 from distill_pipelines.taxi import features as f
+from distill_pipelines.taxi import layers
 
 HIDDEN_UNITS = (1024, 512, 256)
 EMBEDDING_DIM = 16
@@ -19,8 +20,8 @@ BATCH_SIZE = 256
 
 def build_teacher(hidden_units=HIDDEN_UNITS) -> tf.keras.Model:
   """Wide (one-hot of every integer feature) and deep (embeddings + MLP)."""
-  inputs = f.keras_inputs()
-  deep = f.embedded(inputs, EMBEDDING_DIM)
+  inputs = layers.keras_inputs()
+  deep = layers.embedded(inputs, EMBEDDING_DIM)
   for units in hidden_units:
     deep = tf.keras.layers.Dense(units, activation="relu")(deep)
     deep = tf.keras.layers.Dropout(0.2)(deep)

@@ -1,0 +1,156 @@
+"""Shared fixtures: a small real slice of the taxi data, transformed once by TFT.
+
+Everything here runs in the one pytest process, so TensorFlow, TFT and TFX are
+imported once for the whole suite.
+"""
+import csv
+import glob
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import pytest  # pylint: disable=g-import-not-at-top
+
+from distill_pipelines import cli  # pylint: disable=g-import-not-at-top
+
+TAXI_CSV = os.path.join(cli.embedded_data_root(), "data.csv")
+# Rows of the embedded CSV the fast tests use: 1,200 for training, 400 for eval.
+TRAIN_ROWS, EVAL_ROWS = 1200, 400
+
+
+def column_types(rows):
+  """Column -> int, float or bytes, as ExampleGen would infer from the CSV."""
+  types = {}
+  for column in rows[0]:
+    values = [r[column] for r in rows if r[column] != ""]
+    for cast in (int, float):
+      try:
+        [cast(v) for v in values]  # pylint: disable=expression-not-assigned
+        types[column] = cast
+        break
+      except ValueError:
+        continue
+    else:
+      types[column] = bytes
+  return types
+
+
+def read_taxi_rows(n: int, start: int = 0):
+  with open(TAXI_CSV, newline="", encoding="utf-8") as f:
+    rows = list(csv.DictReader(f))
+  return rows[start:start + n]
+
+
+def raw_examples(rows, types, drop=()):
+  """Serialized raw tf.Examples, the way ExampleGen writes them."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  lists = {int: lambda v: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v)])),
+           float: lambda v: tf.train.Feature(float_list=tf.train.FloatList(value=[float(v)])),
+           bytes: lambda v: tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()]))}
+  return [tf.train.Example(features=tf.train.Features(feature={
+      k: lists[types[k]](v) for k, v in row.items() if v != "" and k not in drop
+  })).SerializeToString() for row in rows]
+
+
+@pytest.fixture(scope="session")
+def taxi_transform(tmp_path_factory):
+  """Runs the project's preprocessing_fn through tf.Transform on real taxi rows.
+
+  Returns a dict with `transform_dir` (a TransformGraph artifact's contents),
+  `examples_dir` (transformed examples in Split-train / Split-eval, gzipped
+  TFRecords as Transform writes them) and the raw `rows`.
+  """
+  import tempfile  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  import tensorflow_transform.beam as tft_beam  # pylint: disable=g-import-not-at-top
+  from tensorflow_transform.tf_metadata import dataset_metadata  # pylint: disable=g-import-not-at-top
+  from tensorflow_transform.tf_metadata import metadata_io  # pylint: disable=g-import-not-at-top
+  from tensorflow_transform.tf_metadata import schema_utils  # pylint: disable=g-import-not-at-top
+  from distill_pipelines.taxi import preprocessing  # pylint: disable=g-import-not-at-top
+
+  root = tmp_path_factory.mktemp("taxi_transform")
+  rows = read_taxi_rows(TRAIN_ROWS + EVAL_ROWS)
+  types = column_types(rows)
+  dtypes = {int: tf.int64, float: tf.float32, bytes: tf.string}
+  feature_spec = {c: tf.io.VarLenFeature(dtypes[t]) for c, t in types.items()}
+  instances = [{c: ([] if v == "" else [v.encode() if types[c] is bytes else types[c](v)])
+                for c, v in row.items()} for row in rows]
+  metadata = dataset_metadata.DatasetMetadata(
+      schema_utils.schema_from_feature_spec(feature_spec))
+
+  transform_dir = str(root / "transform_graph")
+  with tft_beam.Context(temp_dir=tempfile.mkdtemp(dir=root)):
+    (train, transformed_metadata), transform_fn = (
+        (instances[:TRAIN_ROWS], metadata)
+        | tft_beam.AnalyzeAndTransformDataset(preprocessing.preprocessing_fn))
+    evaluation, _ = (((instances[TRAIN_ROWS:], metadata), (transform_fn))
+                     | tft_beam.TransformDataset())
+    _ = transform_fn | tft_beam.WriteTransformFn(transform_dir)
+  # Transform also keeps the raw schema beside the graph; serving parses with it.
+  metadata_io.write_metadata(
+      metadata, os.path.join(transform_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
+
+  coder = tft.coders.ExampleProtoCoder(transformed_metadata.schema)
+  examples_dir = root / "transformed_examples"
+  for split, data in (("train", train), ("eval", evaluation)):
+    os.makedirs(examples_dir / f"Split-{split}")
+    path = str(examples_dir / f"Split-{split}" / "data.tfrecord.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+      for instance in data:
+        writer.write(coder.encode(instance))
+  return {"transform_dir": transform_dir, "examples_dir": str(examples_dir),
+          "rows": rows, "types": types, "num_train": len(train), "num_eval": len(evaluation)}
+
+
+def only_file(pattern: str) -> str:
+  matches = glob.glob(pattern)
+  assert len(matches) == 1, (pattern, matches)
+  return matches[0]
+
+
+def examples_artifact(examples_dir: str):
+  from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  examples = standard_artifacts.Examples()
+  examples.uri = examples_dir
+  examples.split_names = '["train", "eval"]'
+  return examples
+
+
+def transform_graph_artifact(transform_dir: str):
+  from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  graph = standard_artifacts.TransformGraph()
+  graph.uri = transform_dir
+  return graph
+
+
+def model_artifact(uri: str):
+  from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  model = standard_artifacts.Model()
+  model.uri = uri
+  return model
+
+
+@pytest.fixture(scope="session")
+def teacher_model(taxi_transform, tmp_path_factory):
+  """The taxi teacher's module file run through TFX's own FnArgs, few steps.
+
+  Returns the Model artifact's URI (the SavedModel is in Format-Serving).
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  from tfx.components.trainer import fn_args_utils  # pylint: disable=g-import-not-at-top
+  from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
+  from distill_pipelines.taxi import teacher  # pylint: disable=g-import-not-at-top
+
+  uri = str(tmp_path_factory.mktemp("teacher_model"))
+  fn_args = fn_args_utils.get_common_fn_args(
+      {"examples": [examples_artifact(taxi_transform["examples_dir"])],
+       "transform_graph": [transform_graph_artifact(taxi_transform["transform_dir"])]},
+      {"train_args": json.dumps({"num_steps": 40}),
+       "eval_args": json.dumps({"num_steps": 2}),
+       "custom_config": json.dumps({"hidden_units": [128, 64]})})
+  fn_args.transform_output = fn_args.transform_graph_path
+  fn_args.serving_model_dir = path_utils.serving_model_dir(uri)
+  fn_args.model_run_dir = str(tmp_path_factory.mktemp("teacher_run"))
+  teacher.run_fn(fn_args)
+  return uri

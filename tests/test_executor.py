@@ -1,0 +1,128 @@
+"""The Distiller's executor on a small real transformed taxi dataset."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx.types import standard_artifacts
+from tfx.utils import path_utils
+
+from conftest import TRAIN_ROWS, examples_artifact, model_artifact
+from conftest import raw_examples, transform_graph_artifact
+from distill_components.distiller import executor
+from distill_components.distiller import teacher as teacher_lib
+from distill_components.distiller import training
+from distill_pipelines import configs
+from distill_pipelines.taxi import features
+
+TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
+
+
+def _run(taxi_transform, teacher_uri, out_dir, **overrides):
+  """Runs Executor.Do the way TFX would; returns the output Model artifact."""
+  model = standard_artifacts.Model()
+  model.uri = os.path.join(out_dir, "model")
+  model_run = standard_artifacts.ModelRun()
+  model_run.uri = os.path.join(out_dir, "model_run")
+  exec_properties = {
+      "train_args": json.dumps({"num_steps": 60}),
+      "eval_args": json.dumps({"num_steps": 2}),
+      "module_file": configs.STUDENT_MODULE,
+      "label_key": features.LABEL_KEY,
+      "raw_label_keys": json.dumps(list(features.RAW_LABEL_KEYS)),
+      "temperature": 2.0,
+      "alpha": 0.9,
+      "task": "classification",
+      "batch_size": 64,
+      "learning_rate": 0.01,
+      "teacher_signature": "transformed_logits",
+      "custom_config": "null",
+  }
+  exec_properties.update(overrides)
+  executor.Executor().Do(
+      {"teacher_model": [model_artifact(teacher_uri)],
+       "examples": [examples_artifact(taxi_transform["examples_dir"])],
+       "transform_graph": [transform_graph_artifact(taxi_transform["transform_dir"])]},
+      {"model": [model], "model_run": [model_run]},
+      exec_properties)
+  return model
+
+
+def _nothing_exported(out_dir):
+  serving = path_utils.serving_model_dir(os.path.join(out_dir, "model"))
+  return not os.path.exists(serving)
+
+
+def test_distills_a_student_that_serves_raw_examples(taxi_transform, teacher_model,
+                                                     tmp_path):
+  model = _run(taxi_transform, teacher_model, str(tmp_path))
+  serving_dir = path_utils.serving_model_dir(model.uri)
+  assert os.listdir(model.uri) == ["Format-Serving"]  # no staging left behind
+
+  props = model.mlmd_artifact.custom_properties
+  assert props["teacher_uri"].string_value == teacher_model
+  assert props["alpha"].double_value == pytest.approx(0.9)
+  assert props["temperature"].double_value == pytest.approx(2.0)
+  teacher_params = props["teacher_params"].int_value
+  student_params = props["student_params"].int_value
+  assert teacher_params >= 10 * student_params > 0
+  assert props["compression_ratio"].double_value == pytest.approx(
+      teacher_params / student_params)
+  assert (props["teacher_saved_model_bytes"].int_value
+          > props["student_saved_model_bytes"].int_value > 0)
+  assert 0.5 < props["eval_agreement"].double_value <= 1.0
+  hard, soft = props["eval_hard_loss"].double_value, props["eval_soft_loss"].double_value
+  assert props["eval_loss"].double_value == pytest.approx(0.9 * soft + 0.1 * hard,
+                                                          rel=1e-5)
+
+  student = tf.saved_model.load(serving_dir)
+  rows = taxi_transform["rows"][TRAIN_ROWS:TRAIN_ROWS + 20]
+  probs = student.signatures["serving_default"](examples=tf.constant(
+      raw_examples(rows, taxi_transform["types"], drop=features.RAW_LABEL_KEYS))
+  )["probabilities"].numpy()
+  assert probs.shape == (20, 1) and np.all((probs >= 0) & (probs <= 1))
+  # The student is itself a valid teacher: same contract as the teacher.
+  assert "transformed_logits" in student.signatures
+  assert os.listdir(os.path.join(str(tmp_path), "model_run", "train"))
+
+
+def test_missing_label_fails_before_training(taxi_transform, teacher_model, tmp_path):
+  with pytest.raises(executor.LabelNotFoundError, match="no_such_label.*big_tipper"):
+    _run(taxi_transform, teacher_model, str(tmp_path), label_key="no_such_label")
+  assert _nothing_exported(str(tmp_path))
+
+
+def test_teacher_without_contract_is_refused(taxi_transform, tmp_path):
+  """A SavedModel with only serving_default: the error lists what it found."""
+  module = tf.Module()
+  module.f = tf.function(lambda x: {"outputs": x},
+                         input_signature=[tf.TensorSpec([None], tf.float32)])
+  uri = str(tmp_path / "bad_teacher")
+  tf.saved_model.save(module, path_utils.serving_model_dir(uri),
+                      signatures={"serving_default": module.f})
+  with pytest.raises(teacher_lib.TeacherContractError,
+                     match=r"no signature 'transformed_logits'.*\['serving_default'\]"):
+    _run(taxi_transform, uri, str(tmp_path / "out"))
+  assert _nothing_exported(str(tmp_path / "out"))
+
+
+def test_student_width_must_match_teacher(taxi_transform, teacher_model, tmp_path):
+  with pytest.raises(training.StudentOutputError, match=r"\[64, 2\].*\[64, 1\]"):
+    _run(taxi_transform, teacher_model, str(tmp_path),
+         module_file=os.path.join(TESTDATA, "two_logit_student.py"))
+  assert _nothing_exported(str(tmp_path))
+
+
+def test_nan_loss_stops_training_without_export(taxi_transform, teacher_model, tmp_path):
+  with pytest.raises(FloatingPointError, match="loss became nan at step 1"):
+    _run(taxi_transform, teacher_model, str(tmp_path),
+         module_file=os.path.join(TESTDATA, "nan_student.py"))
+  assert _nothing_exported(str(tmp_path))
+
+
+def test_module_without_build_student_is_named(taxi_transform, teacher_model, tmp_path):
+  with pytest.raises(ValueError, match="build_student"):
+    _run(taxi_transform, teacher_model, str(tmp_path),
+         module_file=os.path.join(TESTDATA, "no_student.py"))
+  assert _nothing_exported(str(tmp_path))
