@@ -115,34 +115,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where artifacts, MLMD and the pushed model go")
   run.add_argument("--serving-dir", default=None,
                    help="Pusher destination (default: PIPELINE_ROOT/serving_model)")
+  run.add_argument("--student-module", default=configs.STUDENT_MODULE,
+                   help="module file defining build_student(fn_args) "
+                   "(default: the taxi student)")
   run.add_argument("--no-cache", action="store_true",
                    help="rerun every component even when its inputs did not change")
   _add_pipeline_flags(run)
   return parser
 
 
-def _run(args: argparse.Namespace) -> int:
-  data_root = os.path.abspath(args.data_root or embedded_data_root())
-  check_data_root(data_root, configs.LABEL_SOURCE_COLUMNS)
-  pipeline_root = os.path.abspath(args.pipeline_root)
-  serving_dir = os.path.abspath(
-      args.serving_dir or os.path.join(pipeline_root, "serving_model"))
-  metadata_path = os.path.join(pipeline_root, "metadata.sqlite")
-  print(f"Data:     {data_root}\nPipeline: {pipeline_root}", flush=True)
-
-  # Imported here: the checks above must not wait for TFX.
+def _define(args: argparse.Namespace, *, data_root: str, pipeline_root: str,
+            serving_dir: str, metadata_path: str, student_module: str):
+  """The pipeline for `run`, from the flags. Imports TFX (slow)."""
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   from distill_pipelines import pipeline  # pylint: disable=g-import-not-at-top
-  from distill_pipelines import report  # pylint: disable=g-import-not-at-top
-
-  os.makedirs(pipeline_root, exist_ok=True)
-  definition = pipeline.create_pipeline(
+  return pipeline.create_pipeline(
       pipeline_name=args.pipeline_name,
       pipeline_root=pipeline_root,
       data_root=data_root,
       preprocessing_module=configs.PREPROCESSING_MODULE,
       teacher_module=configs.TEACHER_MODULE,
-      student_module=configs.STUDENT_MODULE,
+      student_module=student_module,
       serving_model_dir=serving_dir,
       label_key=configs.LABEL_KEY,
       raw_label_keys=configs.RAW_LABEL_KEYS,
@@ -158,6 +151,31 @@ def _run(args: argparse.Namespace) -> int:
           tfx.orchestration.metadata.sqlite_metadata_connection_config(
               metadata_path)),
       enable_cache=not args.no_cache)
+
+
+def _run(args: argparse.Namespace) -> int:
+  data_root = os.path.abspath(args.data_root or embedded_data_root())
+  check_data_root(data_root, configs.LABEL_SOURCE_COLUMNS)
+  student_module = os.path.abspath(args.student_module)
+  if not os.path.isfile(student_module):
+    raise InputError(f"--student-module {student_module!r} does not exist.")
+  pipeline_root = os.path.abspath(args.pipeline_root)
+  serving_dir = os.path.abspath(
+      args.serving_dir or os.path.join(pipeline_root, "serving_model"))
+  metadata_path = os.path.join(pipeline_root, "metadata.sqlite")
+  print(f"Data:     {data_root}\nPipeline: {pipeline_root}", flush=True)
+
+  # Imported here: the checks above must not wait for TFX.
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from distill_pipelines import report  # pylint: disable=g-import-not-at-top
+
+  os.makedirs(pipeline_root, exist_ok=True)
+  try:
+    definition = _define(args, data_root=data_root, pipeline_root=pipeline_root,
+                         serving_dir=serving_dir, metadata_path=metadata_path,
+                         student_module=student_module)
+  except ValueError as e:  # A component refused its settings: nothing ran yet.
+    raise InputError(str(e)) from e
   error = None
   with report.ProgressReporter(metadata_path, args.pipeline_name):
     try:

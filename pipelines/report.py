@@ -214,10 +214,10 @@ class ProgressReporter:
   """
 
   def __init__(self, sqlite_path: str, pipeline_name: str,
-               out: TextIO = sys.stdout, every_seconds: float = 1.0):
+               out: Optional[TextIO] = None, every_seconds: float = 1.0):
     self._path = sqlite_path
     self._pipeline = pipeline_name
-    self._out = out
+    self._out = out or sys.stdout
     self._every = every_seconds
     self._seen: Dict[int, str] = {}
     self._stop = threading.Event()

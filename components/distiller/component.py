@@ -171,10 +171,16 @@ class Distiller(base_component.BaseComponent):
       custom_config: a dict passed on in `fn_args.custom_config`.
 
     Raises:
-      ValueError: for an alpha outside [0, 1], a temperature <= 0, an unknown
+      ValueError: for a missing teacher_model / examples / transform_graph, a
+        module file that does not exist or defines no build_student, an alpha
+        outside [0, 1], a temperature <= 0, an unknown
         task, neither or both of module_file / build_student, train_args
         without num_steps > 0, a non-positive batch size or learning rate.
     """
+    for name, channel in (("teacher_model", teacher_model), ("examples", examples),
+                          ("transform_graph", transform_graph)):
+      if channel is None:
+        raise ValueError(f"The Distiller needs the {name!r} input; got None.")
     if bool(module_file) == bool(build_student):
       raise ValueError(
           "Exactly one of 'module_file' and 'build_student' must be supplied; got "

@@ -1,0 +1,68 @@
+"""Bad input to `tfx-distill run` fails at once, naming the problem."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from distill_pipelines import cli
+
+
+def _run(argv, capsys):
+  code = cli.main(["run", *argv])
+  return code, capsys.readouterr().err
+
+
+def test_directory_without_csv(tmp_path, capsys):
+  (tmp_path / "notes.txt").write_text("hello")
+  code, err = _run(["--data-root", str(tmp_path)], capsys)
+  assert code == 2
+  assert "holds no .csv file" in err and "notes.txt" in err
+
+
+def test_missing_directory(tmp_path, capsys):
+  code, err = _run(["--data-root", str(tmp_path / "nope")], capsys)
+  assert code == 2 and "is not a directory" in err
+
+
+def test_csv_without_label_source_columns(tmp_path, capsys):
+  (tmp_path / "data.csv").write_text("fare,trip_miles\n1.0,2.0\n")
+  code, err = _run(["--data-root", str(tmp_path)], capsys)
+  assert code == 2
+  assert "no column 'tips'" in err and "['fare', 'trip_miles']" in err
+
+
+def test_missing_student_module(tmp_path, capsys):
+  code, err = _run(["--student-module", str(tmp_path / "student.py")], capsys)
+  assert code == 2 and "student.py" in err and "does not exist" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--train-steps", "0"], "--train-steps: must be > 0, got 0"),
+    (["--distill-steps", "-5"], "--distill-steps: must be > 0, got -5"),
+    (["--eval-steps", "ten"], "expected a whole number, got 'ten'"),
+    (["--alpha", "1.5"], "--alpha: must lie in [0, 1], got 1.5"),
+    (["--temperature", "0"], "--temperature: must lie in (0, inf], got 0.0"),
+    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+])
+def test_bad_flags_exit_2(argv, message, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["run", *argv])
+  assert exit_info.value.code == 2
+  assert message in capsys.readouterr().err
+
+
+def test_console_script_fails_before_importing_tensorflow(tmp_path):
+  """The checks run before TFX or TensorFlow are imported: an error is instant."""
+  code = ("import sys; from distill_pipelines import cli; "
+          f"rc = cli.main(['run', '--data-root', {str(tmp_path)!r}]); "
+          "print('tensorflow' in sys.modules, 'tfx.v1' in sys.modules); sys.exit(rc)")
+  done = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                        text=True, timeout=120, env=dict(os.environ))
+  assert done.returncode == 2
+  assert "holds no .csv file" in done.stderr
+  assert done.stdout.split() == ["False", "False"]
+  script = os.path.join(os.path.dirname(sys.executable), "tfx-distill")
+  done = subprocess.run([script, "run", "--train-steps", "0"], capture_output=True,
+                        text=True, timeout=120)
+  assert done.returncode == 2 and "must be > 0" in done.stderr
