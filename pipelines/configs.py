@@ -16,7 +16,9 @@ LABEL_KEY = features.LABEL_KEY
 RAW_LABEL_KEYS = features.RAW_LABEL_KEYS
 LABEL_SOURCE_COLUMNS = features.LABEL_SOURCE_COLUMNS
 
-TRAIN_STEPS = 1000
+# The 843k-weight teacher overfits the 10k-row train split past ~400 steps of
+# 256 examples (eval AUC 0.94 at 300 steps, 0.93 at 1000).
+TRAIN_STEPS = 400
 EVAL_STEPS = 150
 DISTILL_TRAIN_STEPS = 1000
 TEMPERATURE = 2.0
