@@ -1,6 +1,17 @@
 """`tfx-distill`: the command line.
 
     tfx-distill run [--data-root DIR] [--pipeline-root DIR] [--train-steps N] ...
+    tfx-distill compile --image IMAGE --pipeline-root gs://... --data-root gs://...
+    tfx-distill submit --host URL --package PIPELINE.yaml
+    tfx-distill schedule --host URL --package PIPELINE.yaml --cron "0 0 3 * * *"
+    tfx-distill run-package PIPELINE.yaml --pipeline-root DIR
+
+`run` runs the pipeline here with LocalDagRunner. `compile` writes the same
+pipeline as a Kubeflow Pipelines (KFP v2) package, `submit` starts a run of it
+on a KFP host and `schedule` makes that a recurring run; `run-package`
+executes a compiled package here, task by task, as KFP's launcher would.
+`compile`, `submit` and `schedule` also read their flags from a YAML file
+(`--config`), whose keys are the flag names; flags on the command line win.
 
 Every input is checked before TFX is imported (importing it takes half a
 minute here), so a bad flag or data directory fails at once with a message
@@ -13,7 +24,8 @@ import glob
 import importlib.util
 import os
 import sys
-from typing import List, Optional, Sequence
+import time
+from typing import Dict, List, Optional, Sequence
 
 from distill_pipelines import configs
 
@@ -121,22 +133,118 @@ def build_parser() -> argparse.ArgumentParser:
   run.add_argument("--no-cache", action="store_true",
                    help="rerun every component even when its inputs did not change")
   _add_pipeline_flags(run)
+
+  compile_ = commands.add_parser(
+      "compile", help="write the pipeline as a Kubeflow Pipelines (v2) package")
+  compile_.add_argument("--config", help="YAML file of flag values")
+  compile_.add_argument("--image", help="container image holding this project "
+                        "(built from kubeflow/Dockerfile)")
+  compile_.add_argument("--pipeline-root",
+                        help="where the cluster writes artifacts, e.g. gs://BUCKET/root "
+                        "or s3://BUCKET/root (MinIO)")
+  compile_.add_argument("--data-root", help="directory of CSV files as the cluster "
+                        "sees it, e.g. gs://BUCKET/taxi")
+  compile_.add_argument("--input-pattern", default=None,
+                        help="files to read under --data-root; may hold {SPAN} (and "
+                        "{VERSION}) so each run reads the newest span, e.g. "
+                        "'span-{SPAN}/*.csv' (default: every file)")
+  compile_.add_argument("--serving-dir", default=None,
+                        help="Pusher destination; each blessed student becomes a new "
+                        "numbered version under it (default: PIPELINE_ROOT/serving_model)")
+  compile_.add_argument("--build-student", default=configs.BUILD_STUDENT,
+                        help="Python path of the student's build_student, importable "
+                        "in the image")
+  compile_.add_argument("--output", default=None,
+                        help="package file, .yaml (default: PIPELINE_NAME.yaml)")
+  compile_.add_argument("--no-cache", action="store_true",
+                        help="compile with KFP's step cache off")
+  _add_pipeline_flags(compile_)
+
+  submit = commands.add_parser("submit", help="start a run of a package on a KFP host")
+  schedule = commands.add_parser(
+      "schedule", help="make a package a recurring run on a KFP host (one at a "
+      "time, no catch-up)")
+  for sub in (submit, schedule):
+    sub.add_argument("--config", help="YAML file of flag values")
+    sub.add_argument("--host", default=os.environ.get("KF_PIPELINES_ENDPOINT"),
+                     help="KFP API endpoint, e.g. http://localhost:8080 "
+                     "(default: $KF_PIPELINES_ENDPOINT)")
+    sub.add_argument("--package", help="the .yaml written by `compile`")
+    sub.add_argument("--experiment", default=configs.PIPELINE_NAME,
+                     help="KFP experiment, created if missing")
+  submit.add_argument("--run-name", default=None)
+  schedule.add_argument("--cron", help="KFP cron: 6 fields, seconds first, e.g. "
+                        "'0 0 3 * * *' for 03:00 daily; or '@daily', '@every 6h'")
+  schedule.add_argument("--name", default=None,
+                        help="recurring run name (default: PIPELINE_NAME-retraining)")
+  schedule.add_argument("--dry-run", action="store_true",
+                        help="print the request and send nothing")
+
+  run_package = commands.add_parser(
+      "run-package", help="execute a compiled package here, task by task, as the "
+      "KFP launcher would")
+  run_package.add_argument("package")
+  run_package.add_argument("--pipeline-root", default=None,
+                           help="local directory for the artifacts (default: the "
+                           "package's own root)")
+  run_package.add_argument("--run-id", default=None)
   return parser
 
 
-def _define(args: argparse.Namespace, *, data_root: str, pipeline_root: str,
-            serving_dir: str, metadata_path: str, student_module: str):
-  """The pipeline for `run`, from the flags. Imports TFX (slow)."""
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
-  from distill_pipelines import pipeline  # pylint: disable=g-import-not-at-top
-  return pipeline.create_pipeline(
+def _apply_config(parser: argparse.ArgumentParser, argv: Sequence[str],
+                  args: argparse.Namespace) -> argparse.Namespace:
+  """Reparses argv with the --config file's values as defaults."""
+  if not getattr(args, "config", None):
+    return args
+  import yaml  # pylint: disable=g-import-not-at-top
+  try:
+    with open(args.config, encoding="utf-8") as f:
+      values = yaml.safe_load(f) or {}
+  except (OSError, yaml.YAMLError) as e:
+    raise InputError(f"--config {args.config!r} cannot be read: {e}") from e
+  if not isinstance(values, dict):
+    raise InputError(f"--config {args.config!r} must be a mapping of flag names "
+                     f"to values; it holds a {type(values).__name__}.")
+  sub = _subparsers(parser)[args.command]
+  known = {a.dest: a for a in sub._actions if a.dest not in ("help", "config")}  # pylint: disable=protected-access
+  defaults = {}
+  for key, value in values.items():
+    dest = str(key).lstrip("-").replace("-", "_")
+    if dest not in known:
+      raise InputError(f"--config {args.config!r}: unknown setting {key!r}; known: "
+                       f"{', '.join(sorted(k.replace('_', '-') for k in known))}.")
+    action = known[dest]
+    if action.type is not None and not isinstance(value, (list, bool)):
+      try:
+        value = action.type(str(value))
+      except argparse.ArgumentTypeError as e:
+        raise InputError(f"--config {args.config!r}: {key}: {e}") from e
+    if dest == "beam_args" and not isinstance(value, list):
+      value = [value]
+    defaults[dest] = value
+  sub.set_defaults(**defaults)
+  return parser.parse_args(argv)
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> Dict[str, argparse.ArgumentParser]:
+  for action in parser._actions:  # pylint: disable=protected-access
+    if isinstance(action, argparse._SubParsersAction):  # pylint: disable=protected-access
+      return action.choices
+  return {}
+
+
+def _require(args: argparse.Namespace, *names: str) -> None:
+  missing = [n for n in names if not getattr(args, n)]
+  if missing:
+    raise InputError(
+        f"`{args.command}` needs {', '.join('--' + n.replace('_', '-') for n in missing)} "
+        "(on the command line or in --config).")
+
+
+def _pipeline_settings(args: argparse.Namespace) -> Dict[str, object]:
+  """create_pipeline's keyword arguments that every runner takes from flags."""
+  return dict(
       pipeline_name=args.pipeline_name,
-      pipeline_root=pipeline_root,
-      data_root=data_root,
-      preprocessing_module=configs.PREPROCESSING_MODULE,
-      teacher_module=configs.TEACHER_MODULE,
-      student_module=student_module,
-      serving_model_dir=serving_dir,
       label_key=configs.LABEL_KEY,
       raw_label_keys=configs.RAW_LABEL_KEYS,
       train_steps=args.train_steps,
@@ -147,10 +255,25 @@ def _define(args: argparse.Namespace, *, data_root: str, pipeline_root: str,
       auc_floor=args.auc_floor,
       max_auc_drop=args.max_auc_drop,
       beam_pipeline_args=args.beam_args or ["--direct_num_workers=1"],
+      enable_cache=not args.no_cache)
+
+
+def _define(args: argparse.Namespace, *, data_root: str, pipeline_root: str,
+            serving_dir: str, metadata_path: str, student_module: str):
+  """The pipeline for `run`, from the flags. Imports TFX (slow)."""
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from distill_pipelines import pipeline  # pylint: disable=g-import-not-at-top
+  return pipeline.create_pipeline(
+      pipeline_root=pipeline_root,
+      data_root=data_root,
+      serving_model_dir=serving_dir,
+      preprocessing_module=configs.PREPROCESSING_MODULE,
+      teacher_module=configs.TEACHER_MODULE,
+      student_module=student_module,
       metadata_connection_config=(
           tfx.orchestration.metadata.sqlite_metadata_connection_config(
               metadata_path)),
-      enable_cache=not args.no_cache)
+      **_pipeline_settings(args))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -191,16 +314,144 @@ def _run(args: argparse.Namespace) -> int:
   return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  args = build_parser().parse_args(argv)
-  os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+def _is_remote(path: str) -> bool:
+  return "://" in path
+
+
+def _compile(args: argparse.Namespace) -> int:
+  _require(args, "image", "pipeline_root", "data_root")
+  if any(c.isspace() for c in args.image):
+    raise InputError(f"--image {args.image!r} is not an image reference.")
+  output = args.output or f"{args.pipeline_name}.yaml"
+  if not output.endswith((".yaml", ".yml")):
+    raise InputError(f"--output {output!r} must end in .yaml: kfp.Client refuses "
+                     ".json packages.")
+  data_root, pipeline_root = args.data_root, args.pipeline_root
+  if not _is_remote(data_root):
+    data_root = os.path.abspath(data_root)
+    if args.input_pattern:
+      if not os.path.isdir(data_root):
+        raise InputError(f"--data-root {data_root!r} is not a directory.")
+    else:
+      check_data_root(data_root, configs.LABEL_SOURCE_COLUMNS)
+  if not _is_remote(pipeline_root):
+    pipeline_root = os.path.abspath(pipeline_root)
+  serving_dir = args.serving_dir or pipeline_root.rstrip("/") + "/serving_model"
+  if not _is_remote(serving_dir):
+    serving_dir = os.path.abspath(serving_dir)
+  if args.input_pattern and "{SPAN}" not in args.input_pattern and (
+      "{VERSION}" in args.input_pattern):
+    raise InputError("--input-pattern has {VERSION} without {SPAN}; ExampleGen "
+                     "needs both.")
+
+  from distill_kubeflow import compiler  # pylint: disable=g-import-not-at-top
+  from distill_pipelines import pipeline  # pylint: disable=g-import-not-at-top
   try:
-    if args.command == "run":
-      return _run(args)
+    definition = pipeline.create_pipeline(
+        pipeline_root=pipeline_root, data_root=data_root,
+        serving_model_dir=serving_dir, input_pattern=args.input_pattern,
+        preprocessing_fn=configs.PREPROCESSING_FN,
+        teacher_run_fn=configs.TEACHER_RUN_FN,
+        build_student=args.build_student,
+        **_pipeline_settings(args))
+    path = compiler.compile_pipeline(definition, image=args.image,
+                                     package_path=output)
+  except ValueError as e:
+    raise InputError(str(e)) from e
+  package = compiler.load_package(path)
+  print(f"Wrote {path}: {len(package.tasks)} tasks, {os.path.getsize(path):,} bytes, "
+        f"image {args.image}, pipeline root {pipeline_root}, pushing to {serving_dir}")
+  return 0
+
+
+def _check_package(args: argparse.Namespace, need_host: bool = True) -> str:
+  _require(args, *(("host", "package") if need_host else ("package",)))
+  if not os.path.isfile(args.package):
+    raise InputError(f"--package {args.package!r} does not exist; write it with "
+                     "`tfx-distill compile`.")
+  return os.path.abspath(args.package)
+
+
+def _submit(args: argparse.Namespace) -> int:
+  package = _check_package(args)
+  from distill_kubeflow import client  # pylint: disable=g-import-not-at-top
+  try:
+    run = client.submit(args.host, package, experiment=args.experiment,
+                        run_name=args.run_name)
+  except client.HostError as e:
+    print(f"tfx-distill: {e}", file=sys.stderr)
+    return 1
+  print(f"Started run {run.id} in experiment {args.experiment!r}: {run.url}")
+  return 0
+
+
+def _schedule(args: argparse.Namespace) -> int:
+  package = _check_package(args, need_host=not args.dry_run)
+  _require(args, "cron")
+  from distill_kubeflow import client, cron  # pylint: disable=g-import-not-at-top
+  try:
+    expression = cron.check_cron(args.cron)
+  except cron.CronError as e:
+    raise InputError(f"--cron: {e}") from e
+  name = args.name or f"{configs.PIPELINE_NAME}-retraining"
+  if args.dry_run:
+    import json  # pylint: disable=g-import-not-at-top
+    body = client.recurring_run_request(
+        package, name=name, cron_expression=expression,
+        experiment_id=f"<id of experiment {args.experiment!r}>")
+    target = args.host or "$KF_PIPELINES_ENDPOINT"
+    print(f"POST {target}/apis/v2beta1/recurringruns (dry run: nothing sent)")
+    print(json.dumps(body, indent=2, sort_keys=True))
+    return 0
+  try:
+    job = client.schedule(args.host, package, name=name, cron_expression=expression,
+                          experiment=args.experiment)
+  except client.HostError as e:
+    print(f"tfx-distill: {e}", file=sys.stderr)
+    return 1
+  print(f"Scheduled {name!r} ({expression}, one run at a time, no catch-up) in "
+        f"experiment {args.experiment!r}: {job.url}")
+  return 0
+
+
+def _run_package(args: argparse.Namespace) -> int:
+  from distill_kubeflow import compiler, local_runner  # pylint: disable=g-import-not-at-top
+  try:
+    package = compiler.load_package(args.package)
+  except compiler.PackageError as e:
+    raise InputError(str(e)) from e
+  root = args.pipeline_root or package.default_pipeline_root
+  if _is_remote(root):
+    raise InputError(f"The package's pipeline root is {root!r}; give a local "
+                     "--pipeline-root to run it here.")
+  print(f"Package:  {package.path} ({len(package.tasks)} tasks)\nPipeline: "
+        f"{os.path.abspath(root)}", flush=True)
+  start = time.monotonic()
+  report = lambda task, state: print(  # pylint: disable=unnecessary-lambda-assignment
+      f"[{time.monotonic() - start:7.1f}s] {task:<20} {state}", flush=True)
+  try:
+    result = local_runner.run_package(package.path, root, run_id=args.run_id,
+                                      on_task=report)
+  except local_runner.TaskFailed as e:
+    print(f"tfx-distill: {e}", file=sys.stderr)
+    return 1
+  print(f"Ran {len(result.tasks)} tasks in {result.seconds:.1f}s under {result.run_root}")
+  return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  parser = build_parser()
+  argv = list(sys.argv[1:] if argv is None else argv)
+  args = parser.parse_args(argv)
+  os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+  commands = {"run": _run, "compile": _compile, "submit": _submit,
+              "schedule": _schedule, "run-package": _run_package}
+  try:
+    args = _apply_config(parser, argv, args)
+    return commands[args.command](args)
   except InputError as e:
     print(f"tfx-distill: error: {e}", file=sys.stderr)
     return 2
-  return 2
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ _TAXI_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "taxi")
 PREPROCESSING_MODULE = os.path.join(_TAXI_DIR, "preprocessing.py")
 TEACHER_MODULE = os.path.join(_TAXI_DIR, "teacher.py")
 STUDENT_MODULE = os.path.join(_TAXI_DIR, "student.py")
+# The same functions by Python path, for images with this project installed.
+PREPROCESSING_FN = "distill_pipelines.taxi.preprocessing.preprocessing_fn"
+TEACHER_RUN_FN = "distill_pipelines.taxi.teacher.run_fn"
+BUILD_STUDENT = "distill_pipelines.taxi.student.build_student"
 
 LABEL_KEY = features.LABEL_KEY
 RAW_LABEL_KEYS = features.RAW_LABEL_KEYS

@@ -47,9 +47,6 @@ def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
     data_root: str,
-    preprocessing_module: str,
-    teacher_module: str,
-    student_module: str,
     serving_model_dir: str,
     label_key: str,
     raw_label_keys: Sequence[str],
@@ -64,9 +61,34 @@ def create_pipeline(
     metadata_connection_config: Optional[
         metadata_store_pb2.ConnectionConfig] = None,
     enable_cache: bool = True,
+    input_pattern: Optional[str] = None,
+    preprocessing_module: Optional[str] = None,
+    teacher_module: Optional[str] = None,
+    student_module: Optional[str] = None,
+    preprocessing_fn: Optional[str] = None,
+    teacher_run_fn: Optional[str] = None,
+    build_student: Optional[str] = None,
 ) -> tfx.dsl.Pipeline:
-  """Builds the teacher -> student -> gate -> push pipeline."""
-  example_gen = tfx.components.CsvExampleGen(input_base=data_root)
+  """Builds the teacher -> student -> gate -> push pipeline.
+
+  The user code comes either as module files (`*_module`: TFX packages each
+  into a wheel under the pipeline root, as local runs do) or as Python paths
+  to functions importable where the components run (`preprocessing_fn`,
+  `teacher_run_fn`, `build_student`: what the Kubeflow image uses, since this
+  project is installed in it). Exactly one of each pair; the components refuse
+  neither or both.
+
+  `input_pattern`, relative to `data_root`, selects the files ExampleGen reads,
+  and may hold `{SPAN}` (and `{VERSION}`) so each run reads the newest span,
+  e.g. "span-{SPAN}/*.csv". Unset: every file in `data_root`. The rows are
+  hashed 2:1 into train and eval.
+  """
+  input_config = None
+  if input_pattern:
+    input_config = tfx.proto.Input(splits=[
+        tfx.proto.Input.Split(name="single_split", pattern=input_pattern)])
+  example_gen = tfx.components.CsvExampleGen(input_base=data_root,
+                                             input_config=input_config)
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs["examples"])
   schema_gen = tfx.components.SchemaGen(
@@ -77,9 +99,11 @@ def create_pipeline(
   transform = tfx.components.Transform(
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"],
-      module_file=preprocessing_module)
+      module_file=preprocessing_module,
+      preprocessing_fn=preprocessing_fn)
   teacher = tfx.components.Trainer(
       module_file=teacher_module,
+      run_fn=teacher_run_fn,
       examples=transform.outputs["transformed_examples"],
       transform_graph=transform.outputs["transform_graph"],
       schema=schema_gen.outputs["schema"],
@@ -91,6 +115,7 @@ def create_pipeline(
       transform_graph=transform.outputs["transform_graph"],
       schema=schema_gen.outputs["schema"],
       module_file=student_module,
+      build_student=build_student,
       label_key=label_key,
       raw_label_keys=raw_label_keys,
       train_args=tfx.proto.TrainArgs(num_steps=distill_train_steps),

@@ -6,7 +6,10 @@ turns that into the text `tfx-distill run` prints at the end.
 """
 
 import dataclasses
+import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from typing import Dict, List, Optional, TextIO
@@ -209,8 +212,10 @@ def render(summary: RunSummary) -> str:
 class ProgressReporter:
   """Prints each component's start and end while a pipeline runs.
 
-  Polls the MLMD SQLite file from a background thread; the runner writes it,
-  this only reads.
+  Polls the MLMD SQLite file from a background thread. It reads a byte copy,
+  never the live file: a SQLite reader holds a shared lock that can make the
+  runner's concurrent write fail with "database is locked". A copy torn by a
+  write in flight fails to read or reads stale; the next poll gets it right.
   """
 
   def __init__(self, sqlite_path: str, pipeline_name: str,
@@ -224,6 +229,7 @@ class ProgressReporter:
     self._thread = threading.Thread(target=self._loop, daemon=True)
     self._started = time.time()
     self._before = 0  # Executions up to this id belong to earlier runs.
+    self._copy_dir = tempfile.mkdtemp(prefix="tfx-distill-progress-")
 
   def __enter__(self):
     try:
@@ -238,14 +244,17 @@ class ProgressReporter:
     self._stop.set()
     self._thread.join()
     self._poll()
+    shutil.rmtree(self._copy_dir, ignore_errors=True)
 
   def _loop(self):
     while not self._stop.wait(self._every):
       self._poll()
 
   def _poll(self):
+    copy = os.path.join(self._copy_dir, "metadata.sqlite")
     try:
-      runs = component_runs(open_store(self._path), self._pipeline)
+      shutil.copyfile(self._path, copy)
+      runs = component_runs(open_store(copy), self._pipeline)
     except Exception:  # pylint: disable=broad-except
       return  # The store may not exist yet, or be mid-write; try again later.
     for c in runs:
