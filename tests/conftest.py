@@ -3,7 +3,6 @@
 Everything here runs in the one pytest process, so TensorFlow, TFT and TFX are
 imported once for the whole suite.
 """
-import csv
 import glob
 import os
 
@@ -11,45 +10,12 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import pytest  # pylint: disable=g-import-not-at-top
 
-from distill_pipelines import cli  # pylint: disable=g-import-not-at-top
+from distill_pipelines.taxi.raw_data import column_types  # pylint: disable=g-import-not-at-top,unused-import
+from distill_pipelines.taxi.raw_data import read_rows as read_taxi_rows
+from distill_pipelines.taxi.raw_data import serialize as raw_examples  # pylint: disable=unused-import
 
-TAXI_CSV = os.path.join(cli.embedded_data_root(), "data.csv")
 # Rows of the embedded CSV the fast tests use: 1,200 for training, 400 for eval.
 TRAIN_ROWS, EVAL_ROWS = 1200, 400
-
-
-def column_types(rows):
-  """Column -> int, float or bytes, as ExampleGen would infer from the CSV."""
-  types = {}
-  for column in rows[0]:
-    values = [r[column] for r in rows if r[column] != ""]
-    for cast in (int, float):
-      try:
-        [cast(v) for v in values]  # pylint: disable=expression-not-assigned
-        types[column] = cast
-        break
-      except ValueError:
-        continue
-    else:
-      types[column] = bytes
-  return types
-
-
-def read_taxi_rows(n: int, start: int = 0):
-  with open(TAXI_CSV, newline="", encoding="utf-8") as f:
-    rows = list(csv.DictReader(f))
-  return rows[start:start + n]
-
-
-def raw_examples(rows, types, drop=()):
-  """Serialized raw tf.Examples, the way ExampleGen writes them."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  lists = {int: lambda v: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v)])),
-           float: lambda v: tf.train.Feature(float_list=tf.train.FloatList(value=[float(v)])),
-           bytes: lambda v: tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()]))}
-  return [tf.train.Example(features=tf.train.Features(feature={
-      k: lists[types[k]](v) for k, v in row.items() if v != "" and k not in drop
-  })).SerializeToString() for row in rows]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,115 @@
+"""Serving cost: teacher vs student SavedModels from one pipeline run.
+
+    .venv/bin/python bench/serving.py [--pipeline-root bench/work/quality] [--out bench/results]
+
+Takes the newest teacher (Trainer) and student (Distiller) models recorded in
+the run's MLMD (run bench/quality.py, or `make run` with --pipeline-root,
+first), and measures for each: SavedModel bytes, parameters (from the
+Distiller's record), and the latency of `serving_default` on serialized raw
+taxi examples at batch 1 and 256 (p50 and p99 over repeated calls, after a
+warm-up), alternating teacher and student call by call so that machine noise
+hits both alike. Writes serving.json and serving.md.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from distill_pipelines import report
+from distill_pipelines.taxi import features
+from distill_pipelines.taxi import raw_data
+from tfx.utils import path_utils
+
+BATCHES = (1, 256)
+
+
+def _newest_model(store, component: str) -> str:
+  models = [a for a in store.get_artifacts_by_type("Model")
+            if f"/{component}/" in a.uri]
+  if not models:
+    raise SystemExit(f"No {component} model in this pipeline root; run "
+                     "bench/quality.py first.")
+  return max(models, key=lambda a: a.id)
+
+
+def _bytes(path: str) -> int:
+  return sum(os.path.getsize(os.path.join(d, f))
+             for d, _, files in os.walk(path) for f in files)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--pipeline-root", default=os.path.join("bench", "work", "quality"))
+  parser.add_argument("--out", default=os.path.join("bench", "results"))
+  parser.add_argument("--calls", type=int, default=200,
+                      help="timed calls per model and batch size")
+  args = parser.parse_args(argv)
+  store = report.open_store(os.path.join(args.pipeline_root, "metadata.sqlite"))
+  student_artifact = _newest_model(store, "Distiller")
+  props = student_artifact.custom_properties
+  models = {
+      "teacher": (path_utils.serving_model_path(
+          _newest_model(store, "Trainer").uri), int(props["teacher_params"].int_value)),
+      "student": (path_utils.serving_model_path(student_artifact.uri),
+                  int(props["student_params"].int_value)),
+  }
+  loaded = {k: tf.saved_model.load(p).signatures["serving_default"]
+            for k, (p, _) in models.items()}
+  rows = raw_data.read_rows(max(BATCHES), start=1000)
+  examples = raw_data.serialize(rows, raw_data.column_types(raw_data.read_rows(2000)),
+                                drop=features.RAW_LABEL_KEYS)
+  results = {k: {"saved_model_bytes": _bytes(p), "params": n}
+             for k, (p, n) in models.items()}
+  for batch in BATCHES:
+    inputs = tf.constant(examples[:batch])
+    for fn in loaded.values():  # warm-up: tracing and first-call costs
+      for _ in range(5):
+        fn(examples=inputs)
+    times = {k: [] for k in loaded}
+    calls = args.calls if batch == 1 else max(args.calls // 4, 20)
+    for _ in range(calls):
+      for name, fn in loaded.items():
+        t0 = time.perf_counter()
+        fn(examples=inputs)["probabilities"].numpy()
+        times[name].append(time.perf_counter() - t0)
+    for name, ts in times.items():
+      results[name][f"batch_{batch}"] = {
+          "p50_ms": float(np.percentile(ts, 50) * 1e3),
+          "p99_ms": float(np.percentile(ts, 99) * 1e3),
+          "calls": calls}
+  ratios = {
+      "saved_model_smaller": results["teacher"]["saved_model_bytes"]
+      / results["student"]["saved_model_bytes"],
+      "params_fewer": results["teacher"]["params"] / results["student"]["params"],
+  }
+  for batch in BATCHES:
+    for q in ("p50_ms", "p99_ms"):
+      ratios[f"batch_{batch}_{q}_faster"] = (
+          results["teacher"][f"batch_{batch}"][q] / results["student"][f"batch_{batch}"][q])
+  os.makedirs(args.out, exist_ok=True)
+  with open(os.path.join(args.out, "serving.json"), "w", encoding="utf-8") as f:
+    json.dump({"models": results, "ratios": ratios}, f, indent=2)
+  t, s = results["teacher"], results["student"]
+  lines = ["| | teacher | student | teacher / student |", "|---|---|---|---|",
+           f"| SavedModel MB | {t['saved_model_bytes'] / 1e6:.2f} | "
+           f"{s['saved_model_bytes'] / 1e6:.2f} | {ratios['saved_model_smaller']:.1f}x |",
+           f"| parameters | {t['params']:,} | {s['params']:,} | {ratios['params_fewer']:.1f}x |"]
+  for batch in BATCHES:
+    for q in ("p50_ms", "p99_ms"):
+      lines.append(
+          f"| serving_default, batch {batch}, {q[:3]} (ms) | "
+          f"{t[f'batch_{batch}'][q]:.2f} | {s[f'batch_{batch}'][q]:.2f} | "
+          f"{ratios[f'batch_{batch}_{q}_faster']:.1f}x |")
+  table = "\n".join(lines)
+  with open(os.path.join(args.out, "serving.md"), "w", encoding="utf-8") as f:
+    f.write(table + "\n")
+  print(table)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
