@@ -1,0 +1,130 @@
+"""Distiller training throughput against a plain Keras `fit` of the same student.
+
+    .venv/bin/python bench/throughput.py [--pipeline-root bench/work/quality] [--steps 300]
+
+Uses one pipeline run's artifacts (run bench/quality.py, or `make run` with
+--pipeline-root, first): the Transform's transformed examples and graph and
+the Trainer's teacher. In one process, on the same `tf.data` input (TFX's
+DataAccessor, batch 256), it times, in alternating rounds:
+
+- `fit`: `student.fit` with binary cross-entropy, the baseline;
+- `distiller`: the Distiller's training loop, teacher run online every step;
+- `distiller, teacher free`: the same loop with the teacher replaced by a
+  constant, which is what a step would cost if the teacher's outputs were
+  cached: the upper bound for teacher-output caching.
+
+Reports examples per second (median over rounds) and the ratios to `fit`.
+Writes throughput.json and throughput.md.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx.components.trainer import fn_args_utils
+from tfx.types import artifact_utils
+from tfx.utils import path_utils
+from tfx.utils import proto_utils
+from tfx.proto import trainer_pb2
+from tfx_bsl.tfxio import dataset_options
+
+from distill_components.distiller import export
+from distill_components.distiller import losses
+from distill_components.distiller import teacher as teacher_lib
+from distill_components.distiller import training
+from distill_pipelines import configs
+from distill_pipelines import report
+from distill_pipelines.taxi import student as student_module
+
+BATCH = 256
+
+
+def _newest(store, type_name: str, component: str):
+  found = [a for a in store.get_artifacts_by_type(type_name)
+           if f"/{component}/" in a.uri]
+  if not found:
+    raise SystemExit(f"No {type_name} from {component} here; run bench/quality.py first.")
+  mlmd = max(found, key=lambda a: a.id)
+  [artifact_type] = store.get_artifact_types_by_id([mlmd.type_id])
+  return artifact_utils.deserialize_artifact(artifact_type, mlmd)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--pipeline-root", default=os.path.join("bench", "work", "quality"))
+  parser.add_argument("--out", default=os.path.join("bench", "results"))
+  parser.add_argument("--steps", type=int, default=300, help="timed steps per round")
+  parser.add_argument("--rounds", type=int, default=3)
+  args = parser.parse_args(argv)
+  tf.keras.utils.set_random_seed(0)
+
+  store = report.open_store(os.path.join(args.pipeline_root, "metadata.sqlite"))
+  examples = _newest(store, "Examples", "Transform")
+  graph = _newest(store, "TransformGraph", "Transform")
+  teacher_model = _newest(store, "Model", "Trainer")
+  fn_args = fn_args_utils.get_common_fn_args(
+      {"examples": [examples], "transform_graph": [graph]},
+      {"train_args": proto_utils.proto_to_json(trainer_pb2.TrainArgs(num_steps=args.steps)),
+       "eval_args": proto_utils.proto_to_json(trainer_pb2.EvalArgs(num_steps=1))})
+  tft_output = tft.TFTransformOutput(fn_args.transform_output)
+  data = fn_args.data_accessor.tf_dataset_factory(
+      fn_args.train_files,
+      dataset_options.TensorFlowDatasetOptions(
+          batch_size=BATCH, label_key=configs.LABEL_KEY, shuffle=True, shuffle_seed=0),
+      tft_output.transformed_metadata.schema).prefetch(tf.data.AUTOTUNE)
+  teacher = teacher_lib.Teacher(
+      path_utils.serving_model_path(teacher_model.uri), export.TRANSFORMED_LOGITS_SIGNATURE,
+      export.model_input_spec(tft_output, configs.LABEL_KEY))
+
+  def distiller(teacher_fn):
+    loop = training.Distillation(
+        student_module.build_student(fn_args), teacher_fn,
+        task=losses.Task.CLASSIFICATION, alpha=configs.ALPHA,
+        temperature=configs.TEMPERATURE, optimizer=tf.keras.optimizers.Adam(1e-3))
+    return lambda steps: loop.fit(data, steps)
+
+  def keras_fit():
+    model = student_module.build_student(fn_args)
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
+                  loss=tf.keras.losses.BinaryCrossentropy(from_logits=True))
+    return lambda steps: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+
+  constant = lambda features: tf.zeros([tf.shape(features[  # pylint: disable=g-long-lambda
+      next(iter(features))])[0], 1])
+  variants = {"fit": keras_fit(), "distiller": distiller(teacher.logits),
+              "distiller, teacher free": distiller(constant)}
+  for run in variants.values():  # warm-up: tracing, first batches
+    run(20)
+  seconds = {name: [] for name in variants}
+  for _ in range(args.rounds):
+    for name, run in variants.items():
+      t0 = time.perf_counter()
+      run(args.steps)
+      seconds[name].append(time.perf_counter() - t0)
+  results = {}
+  for name, ts in seconds.items():
+    results[name] = {"examples_per_second": args.steps * BATCH / statistics.median(ts),
+                     "seconds": ts}
+  base = results["fit"]["examples_per_second"]
+  for r in results.values():
+    r["ratio_to_fit"] = r["examples_per_second"] / base
+  os.makedirs(args.out, exist_ok=True)
+  with open(os.path.join(args.out, "throughput.json"), "w", encoding="utf-8") as f:
+    json.dump({"batch_size": BATCH, "steps": args.steps, "rounds": args.rounds,
+               "results": results}, f, indent=2)
+  lines = ["| training loop | examples / s | vs `fit` |", "|---|---|---|"]
+  lines += [f"| {name} | {r['examples_per_second']:,.0f} | {r['ratio_to_fit']:.2f}x |"
+            for name, r in results.items()]
+  table = "\n".join(lines)
+  with open(os.path.join(args.out, "throughput.md"), "w", encoding="utf-8") as f:
+    f.write(table + "\n")
+  print(table)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
