@@ -12,13 +12,19 @@ export PYTHONHASHSEED := 0
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test env lock clean
+.PHONY: run test bench env lock clean
 
 run: $(STAMP)
 	$(VENV)/bin/tfx-distill run $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Benchmarks (not tests): write bench/results/*.json and *.md.
+bench: $(STAMP)
+	$(PY) bench/quality.py
+	$(PY) bench/serving.py
+	$(PY) bench/throughput.py
 
 env: $(STAMP)
 

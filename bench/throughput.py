@@ -70,7 +70,7 @@ def main(argv=None) -> int:
       {"examples": [examples], "transform_graph": [graph]},
       {"train_args": proto_utils.proto_to_json(trainer_pb2.TrainArgs(num_steps=args.steps)),
        "eval_args": proto_utils.proto_to_json(trainer_pb2.EvalArgs(num_steps=1))})
-  tft_output = tft.TFTransformOutput(fn_args.transform_output)
+  tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
   data = fn_args.data_accessor.tf_dataset_factory(
       fn_args.train_files,
       dataset_options.TensorFlowDatasetOptions(

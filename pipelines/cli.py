@@ -56,6 +56,11 @@ def check_data_root(data_root: str, required_columns: Sequence[str]) -> List[str
     raise InputError(
         f"--data-root {data_root!r} holds no .csv file (found {found or 'nothing'}); "
         "CsvExampleGen needs CSV files with a header row.")
+  _check_headers(files, required_columns)
+  return files
+
+
+def _check_headers(files: Sequence[str], required_columns: Sequence[str]) -> None:
   for path in files:
     with open(path, newline="", encoding="utf-8") as f:
       header = next(csv.reader(f), [])
@@ -65,6 +70,22 @@ def check_data_root(data_root: str, required_columns: Sequence[str]) -> List[str
           f"{path} has no column {', '.join(map(repr, missing))}, which the label "
           f"(big tipper: tips > 20% of fare) is computed from; its header is "
           f"{header}.")
+
+
+def check_input_pattern(data_root: str, pattern: str,
+                        required_columns: Sequence[str]) -> List[str]:
+  """The files `pattern` (with {SPAN} / {VERSION}) can match under data_root."""
+  if not os.path.isdir(data_root):
+    raise InputError(f"--data-root {data_root!r} is not a directory.")
+  if "{VERSION}" in pattern and "{SPAN}" not in pattern:
+    raise InputError("--input-pattern has {VERSION} without {SPAN}; ExampleGen "
+                     "needs both.")
+  wildcard = pattern.replace("{SPAN}", "*").replace("{VERSION}", "*")
+  files = sorted(glob.glob(os.path.join(data_root, wildcard)))
+  if not files:
+    raise InputError(f"--input-pattern {pattern!r} matches no file under "
+                     f"{data_root!r}.")
+  _check_headers(files, required_columns)
   return files
 
 
@@ -125,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="directory of CSV files (default: the taxi CSV inside tfx)")
   run.add_argument("--pipeline-root", default="tfx_pipeline_output",
                    help="where artifacts, MLMD and the pushed model go")
+  run.add_argument("--input-pattern", default=None,
+                   help="files to read under --data-root, may hold {SPAN}: e.g. "
+                   "'span-{SPAN}/*.csv' reads the newest span (default: every file)")
   run.add_argument("--serving-dir", default=None,
                    help="Pusher destination (default: PIPELINE_ROOT/serving_model)")
   run.add_argument("--student-module", default=configs.STUDENT_MODULE,
@@ -270,6 +294,7 @@ def _define(args: argparse.Namespace, *, data_root: str, pipeline_root: str,
       preprocessing_module=configs.PREPROCESSING_MODULE,
       teacher_module=configs.TEACHER_MODULE,
       student_module=student_module,
+      input_pattern=args.input_pattern,
       metadata_connection_config=(
           tfx.orchestration.metadata.sqlite_metadata_connection_config(
               metadata_path)),
@@ -278,7 +303,10 @@ def _define(args: argparse.Namespace, *, data_root: str, pipeline_root: str,
 
 def _run(args: argparse.Namespace) -> int:
   data_root = os.path.abspath(args.data_root or embedded_data_root())
-  check_data_root(data_root, configs.LABEL_SOURCE_COLUMNS)
+  if args.input_pattern:
+    check_input_pattern(data_root, args.input_pattern, configs.LABEL_SOURCE_COLUMNS)
+  else:
+    check_data_root(data_root, configs.LABEL_SOURCE_COLUMNS)
   student_module = os.path.abspath(args.student_module)
   if not os.path.isfile(student_module):
     raise InputError(f"--student-module {student_module!r} does not exist.")
@@ -330,8 +358,7 @@ def _compile(args: argparse.Namespace) -> int:
   if not _is_remote(data_root):
     data_root = os.path.abspath(data_root)
     if args.input_pattern:
-      if not os.path.isdir(data_root):
-        raise InputError(f"--data-root {data_root!r} is not a directory.")
+      check_input_pattern(data_root, args.input_pattern, configs.LABEL_SOURCE_COLUMNS)
     else:
       check_data_root(data_root, configs.LABEL_SOURCE_COLUMNS)
   if not _is_remote(pipeline_root):
@@ -339,10 +366,6 @@ def _compile(args: argparse.Namespace) -> int:
   serving_dir = args.serving_dir or pipeline_root.rstrip("/") + "/serving_model"
   if not _is_remote(serving_dir):
     serving_dir = os.path.abspath(serving_dir)
-  if args.input_pattern and "{SPAN}" not in args.input_pattern and (
-      "{VERSION}" in args.input_pattern):
-    raise InputError("--input-pattern has {VERSION} without {SPAN}; ExampleGen "
-                     "needs both.")
 
   from distill_kubeflow import compiler  # pylint: disable=g-import-not-at-top
   from distill_pipelines import pipeline  # pylint: disable=g-import-not-at-top

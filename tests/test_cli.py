@@ -66,3 +66,24 @@ def test_console_script_fails_before_importing_tensorflow(tmp_path):
   done = subprocess.run([script, "run", "--train-steps", "0"], capture_output=True,
                         text=True, timeout=120)
   assert done.returncode == 2 and "must be > 0" in done.stderr
+
+
+def test_input_pattern_that_matches_nothing(tmp_path, capsys):
+  (tmp_path / "span-1").mkdir()
+  code, err = _run(["--data-root", str(tmp_path), "--input-pattern",
+                    "span-{SPAN}/*.csv"], capsys)
+  assert code == 2 and "matches no file" in err and "span-{SPAN}/*.csv" in err
+
+
+def test_input_pattern_with_version_but_no_span(tmp_path, capsys):
+  code, err = _run(["--data-root", str(tmp_path), "--input-pattern",
+                    "v-{VERSION}/*.csv"], capsys)
+  assert code == 2 and "{VERSION} without {SPAN}" in err
+
+
+def test_input_pattern_files_are_checked_for_label_columns(tmp_path, capsys):
+  (tmp_path / "span-3").mkdir()
+  (tmp_path / "span-3" / "data.csv").write_text("fare,trip_miles\n1.0,2.0\n")
+  code, err = _run(["--data-root", str(tmp_path), "--input-pattern",
+                    "span-{SPAN}/*.csv"], capsys)
+  assert code == 2 and "span-3" in err and "no column 'tips'" in err
