@@ -9,6 +9,9 @@ DataAccessor, batch 256), it times, in alternating rounds:
 
 - `fit`: `student.fit` with binary cross-entropy, the baseline;
 - `distiller`: the Distiller's training loop, teacher run online every step;
+- `distiller, cached teacher outputs`: the loop with `cache_teacher_outputs`:
+  the teacher's logits written once per train example (not timed) and read
+  back with each batch;
 - `distiller, teacher free`: the same loop with the teacher replaced by a
   constant, which is what a step would cost if the teacher's outputs were
   cached: the upper bound for teacher-output caching.
@@ -35,6 +38,7 @@ from tfx_bsl.tfxio import dataset_options
 from distill_components.distiller import export
 from distill_components.distiller import losses
 from distill_components.distiller import teacher as teacher_lib
+from distill_components.distiller import teacher_cache
 from distill_components.distiller import training
 from distill_pipelines import configs
 from distill_pipelines import report
@@ -80,12 +84,12 @@ def main(argv=None) -> int:
       path_utils.serving_model_path(teacher_model.uri), export.TRANSFORMED_LOGITS_SIGNATURE,
       export.model_input_spec(tft_output, configs.LABEL_KEY))
 
-  def distiller(teacher_fn):
+  def distiller(teacher_fn, dataset=data):
     loop = training.Distillation(
         student_module.build_student(fn_args), teacher_fn,
         task=losses.Task.CLASSIFICATION, alpha=configs.ALPHA,
         temperature=configs.TEMPERATURE, optimizer=tf.keras.optimizers.Adam(1e-3))
-    return lambda steps: loop.fit(data, steps)
+    return lambda steps: loop.fit(dataset, steps)
 
   def keras_fit():
     model = student_module.build_student(fn_args)
@@ -95,7 +99,18 @@ def main(argv=None) -> int:
 
   constant = lambda features: tf.zeros([tf.shape(features[  # pylint: disable=g-long-lambda
       next(iter(features))])[0], 1])
+  pattern, _ = teacher_cache.write(
+      teacher.logits, fn_args.train_files, tft_output.transformed_feature_spec(),
+      os.path.join(args.pipeline_root, "bench_teacher_cache"))
+  cached_data = fn_args.data_accessor.tf_dataset_factory(
+      [pattern],
+      dataset_options.TensorFlowDatasetOptions(
+          batch_size=BATCH, label_key=configs.LABEL_KEY, shuffle=True, shuffle_seed=0),
+      teacher_cache.extend_schema(tft_output.transformed_metadata.schema,
+                                  teacher.width)).prefetch(tf.data.AUTOTUNE)
   variants = {"fit": keras_fit(), "distiller": distiller(teacher.logits),
+              "distiller, cached teacher outputs": distiller(
+                  teacher_cache.from_batch, cached_data),
               "distiller, teacher free": distiller(constant)}
   for run in variants.values():  # warm-up: tracing, first batches
     run(20)

@@ -68,6 +68,7 @@ def create_pipeline(
     preprocessing_fn: Optional[str] = None,
     teacher_run_fn: Optional[str] = None,
     build_student: Optional[str] = None,
+    cache_teacher_outputs: bool = False,
 ) -> tfx.dsl.Pipeline:
   """Builds the teacher -> student -> gate -> push pipeline.
 
@@ -121,7 +122,8 @@ def create_pipeline(
       train_args=tfx.proto.TrainArgs(num_steps=distill_train_steps),
       eval_args=tfx.proto.EvalArgs(num_steps=eval_steps),
       temperature=temperature,
-      alpha=alpha)
+      alpha=alpha,
+      cache_teacher_outputs=cache_teacher_outputs)
   evaluator = tfx.components.Evaluator(
       examples=example_gen.outputs["examples"],
       model=distiller.outputs["model"],

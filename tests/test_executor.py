@@ -5,13 +5,17 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from tfx.dsl.components.base import base_executor
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
 from conftest import TRAIN_ROWS, examples_artifact, model_artifact
 from conftest import raw_examples, transform_graph_artifact
 from distill_components.distiller import executor
+from distill_components.distiller import export
+from distill_components.distiller import losses
 from distill_components.distiller import teacher as teacher_lib
+from distill_components.distiller import teacher_cache
 from distill_components.distiller import training
 from distill_pipelines import configs
 from distill_pipelines.taxi import features
@@ -21,6 +25,8 @@ TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 
 def _run(taxi_transform, teacher_uri, out_dir, **overrides):
   """Runs Executor.Do the way TFX would; returns the output Model artifact."""
+  context = base_executor.BaseExecutor.Context(
+      tmp_dir=os.path.join(out_dir, "tmp"), unique_id="1")
   model = standard_artifacts.Model()
   model.uri = os.path.join(out_dir, "model")
   model_run = standard_artifacts.ModelRun()
@@ -40,7 +46,7 @@ def _run(taxi_transform, teacher_uri, out_dir, **overrides):
       "custom_config": "null",
   }
   exec_properties.update(overrides)
-  executor.Executor().Do(
+  executor.Executor(context).Do(
       {"teacher_model": [model_artifact(teacher_uri)],
        "examples": [examples_artifact(taxi_transform["examples_dir"])],
        "transform_graph": [transform_graph_artifact(taxi_transform["transform_dir"])]},
@@ -126,3 +132,48 @@ def test_module_without_build_student_is_named(taxi_transform, teacher_model, tm
     _run(taxi_transform, teacher_model, str(tmp_path),
          module_file=os.path.join(TESTDATA, "no_student.py"))
   assert _nothing_exported(str(tmp_path))
+
+
+def test_cached_teacher_outputs_give_the_online_loss(taxi_transform, teacher_model,
+                                                     tmp_path):
+  """The cache holds what the teacher says: same batch, same loss."""
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
+  tft_output = tft.TFTransformOutput(taxi_transform["transform_dir"])
+  teacher = teacher_lib.Teacher(
+      path_utils.serving_model_dir(teacher_model), "transformed_logits",
+      export.model_input_spec(tft_output, features.LABEL_KEY))
+  train_files = [os.path.join(taxi_transform["examples_dir"], "Split-train", "*")]
+  pattern, count = teacher_cache.write(
+      teacher.logits, train_files, tft_output.transformed_feature_spec(),
+      str(tmp_path / "cache"))
+  assert count == TRAIN_ROWS
+  schema = teacher_cache.extend_schema(tft_output.transformed_metadata.schema,
+                                       teacher.width)
+  options = tfxio.TensorFlowDatasetOptions(batch_size=64, label_key=features.LABEL_KEY,
+                                           num_epochs=1, shuffle=False)
+  cached = tfxio.TFExampleRecord(pattern, schema=schema).TensorFlowDataset(options)
+  batch, labels = next(iter(cached))
+  assert batch[teacher_cache.TEACHER_LOGITS_FEATURE].shape == (64, 1)
+  student_logits = tf.zeros([64, 1]) + 0.3
+  plain = teacher_cache.without_logits(batch)
+  assert teacher_cache.TEACHER_LOGITS_FEATURE not in plain
+  for alpha, t in ((0.9, 2.0), (1.0, 4.0)):
+    online = losses.distillation_loss(labels, teacher.logits(plain), student_logits,
+                                      task="classification", alpha=alpha, temperature=t)
+    from_cache = losses.distillation_loss(
+        labels, teacher_cache.from_batch(batch), student_logits,
+        task="classification", alpha=alpha, temperature=t)
+    assert float(from_cache["loss"]) == pytest.approx(float(online["loss"]), rel=1e-5)
+
+
+def test_executor_trains_from_cached_teacher_outputs(taxi_transform, teacher_model,
+                                                     tmp_path):
+  model = _run(taxi_transform, teacher_model, str(tmp_path), cache_teacher_outputs=1)
+  props = model.mlmd_artifact.custom_properties
+  assert props["cache_teacher_outputs"].int_value == 1
+  assert 0.5 < props["eval_agreement"].double_value <= 1.0
+  assert os.path.isdir(path_utils.serving_model_dir(model.uri))
+  # The cache is scratch: gone once the student is trained.
+  assert os.path.isdir(tmp_path / "tmp")
+  assert not [d for d, _, _ in os.walk(tmp_path / "tmp") if "teacher_outputs" in d]

@@ -137,6 +137,7 @@ class Distiller(base_component.BaseComponent):
       batch_size: int = 256,
       learning_rate: float = 1e-3,
       teacher_signature: str = export.TRANSFORMED_LOGITS_SIGNATURE,
+      cache_teacher_outputs: bool = False,
       custom_config: Optional[Dict[str, Any]] = None):
     """Constructs a Distiller.
 
@@ -168,6 +169,10 @@ class Distiller(base_component.BaseComponent):
       batch_size: examples per training step (> 0).
       learning_rate: Adam learning rate for the student (> 0).
       teacher_signature: the teacher signature the Distiller calls.
+      cache_teacher_outputs: compute the teacher's outputs once per train
+        example before training (one pass over the train split, written to
+        the execution's temporary directory) and reuse them every epoch,
+        instead of calling the teacher on every batch.
       custom_config: a dict passed on in `fn_args.custom_config`.
 
     Raises:
@@ -228,6 +233,7 @@ class Distiller(base_component.BaseComponent):
         batch_size=int(batch_size),
         learning_rate=float(learning_rate),
         teacher_signature=teacher_signature,
+        cache_teacher_outputs=int(bool(cache_teacher_outputs)),
         custom_config=json_utils.dumps(custom_config),
         model=types.Channel(type=standard_artifacts.Model),
         model_run=types.Channel(type=standard_artifacts.ModelRun))

@@ -21,6 +21,7 @@ from distill_components.distiller import export
 from distill_components.distiller import losses
 from distill_components.distiller import spec as spec_lib
 from distill_components.distiller import teacher as teacher_lib
+from distill_components.distiller import teacher_cache
 from distill_components.distiller import training
 
 # Written first, renamed to Format-Serving only once the student is complete.
@@ -33,16 +34,15 @@ class LabelNotFoundError(ValueError):
   """The label is not among the transformed features."""
 
 
-def _dataset(fn_args: fn_args_utils.FnArgs, files: List[str],
-             tf_transform_output: tft.TFTransformOutput, label_key: str,
-             batch_size: int, repeat: bool) -> tf.data.Dataset:
+def _dataset(fn_args: fn_args_utils.FnArgs, files: List[str], schema,
+             label_key: str, batch_size: int, repeat: bool) -> tf.data.Dataset:
   """(features, label) batches streamed from transformed examples via TFXIO."""
   return fn_args.data_accessor.tf_dataset_factory(
       files,
       dataset_options.TensorFlowDatasetOptions(
           batch_size=batch_size, label_key=label_key,
           num_epochs=None if repeat else 1, shuffle=repeat, shuffle_seed=0),
-      tf_transform_output.transformed_metadata.schema)
+      schema)
 
 
 class Executor(trainer_executor.GenericExecutor):
@@ -94,23 +94,44 @@ class Executor(trainer_executor.GenericExecutor):
           f"build_student must return a tf.keras.Model; it returned "
           f"{type(student).__name__}.")
 
-    train_data = _dataset(fn_args, fn_args.train_files, tf_transform_output,
-                          label_key, batch_size, repeat=True)
-    eval_data = _dataset(fn_args, fn_args.eval_files, tf_transform_output,
-                         label_key, batch_size, repeat=False)
+    schema = tf_transform_output.transformed_metadata.schema
+    train_data = _dataset(fn_args, fn_args.train_files, schema, label_key,
+                          batch_size, repeat=True)
+    eval_data = _dataset(fn_args, fn_args.eval_files, schema, label_key,
+                         batch_size, repeat=False)
     features, _ = next(iter(train_data))
     training.check_output_widths(teacher.logits(features), student(features))
 
+    teacher_logits = teacher.logits
+    cache_dir = None
+    if exec_properties.get(spec_lib.CACHE_TEACHER_OUTPUTS_KEY):
+      cache_dir = os.path.join(self._get_tmp_dir(), "teacher_outputs")
+      pattern, count = teacher_cache.write(
+          teacher.logits, fn_args.train_files,
+          tf_transform_output.transformed_feature_spec(), cache_dir)
+      logging.info("Teacher outputs for %d train examples cached in %s.", count,
+                   pattern)
+      train_data = _dataset(fn_args, [pattern],
+                            teacher_cache.extend_schema(schema, teacher.width),
+                            label_key, batch_size, repeat=True)
+      teacher_logits = teacher_cache.from_batch
+
     distillation = training.Distillation(
-        student, teacher.logits, task=task, alpha=alpha, temperature=temperature,
+        student, teacher_logits, task=task, alpha=alpha, temperature=temperature,
         optimizer=tf.keras.optimizers.Adam(
             float(exec_properties[spec_lib.LEARNING_RATE_KEY])))
     logging.info("Distilling %s into a student of %d weights: T=%s alpha=%s, "
                  "%d steps of %d examples.", teacher_dir, student.count_params(),
                  temperature, alpha, fn_args.train_steps, batch_size)
-    distillation.fit(train_data, fn_args.train_steps,
-                     summary_dir=os.path.join(fn_args.model_run_dir, "train"),
-                     summary_every=_SUMMARY_EVERY_STEPS)
+    try:
+      distillation.fit(train_data, fn_args.train_steps,
+                       summary_dir=os.path.join(fn_args.model_run_dir, "train"),
+                       summary_every=_SUMMARY_EVERY_STEPS)
+    finally:
+      if cache_dir:
+        fileio.rmtree(cache_dir)
+    # The eval split is scored against the teacher itself, cached or not.
+    distillation.use_teacher(teacher.logits)
     eval_metrics = distillation.evaluate(eval_data, fn_args.eval_steps)
     logging.info("Student on the eval split: %s", eval_metrics)
 
@@ -130,6 +151,7 @@ class Executor(trainer_executor.GenericExecutor):
     record.set_string_custom_property("task", task.value)
     record.set_float_custom_property("temperature", temperature)
     record.set_float_custom_property("alpha", alpha)
+    record.set_int_custom_property("cache_teacher_outputs", int(bool(cache_dir)))
     record.set_int_custom_property("teacher_params", teacher.num_params)
     record.set_int_custom_property("student_params", student_params)
     record.set_float_custom_property(

@@ -22,6 +22,7 @@ TASK_KEY = "task"
 BATCH_SIZE_KEY = "batch_size"
 LEARNING_RATE_KEY = "learning_rate"
 TEACHER_SIGNATURE_KEY = "teacher_signature"
+CACHE_TEACHER_OUTPUTS_KEY = "cache_teacher_outputs"
 
 
 class DistillerSpec(ComponentSpec):
@@ -42,6 +43,9 @@ class DistillerSpec(ComponentSpec):
       BATCH_SIZE_KEY: ExecutionParameter(type=int),
       LEARNING_RATE_KEY: ExecutionParameter(type=float),
       TEACHER_SIGNATURE_KEY: ExecutionParameter(type=str),
+      # 1: compute the teacher's outputs once per train example and reuse
+      # them every epoch; 0: call the teacher on every batch.
+      CACHE_TEACHER_OUTPUTS_KEY: ExecutionParameter(type=int, optional=True),
       std.CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {

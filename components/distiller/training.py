@@ -15,6 +15,7 @@ from absl import logging
 import tensorflow as tf
 
 from distill_components.distiller import losses
+from distill_components.distiller import teacher_cache
 
 TeacherFn = Callable[[Dict[str, tf.Tensor]], tf.Tensor]
 
@@ -57,9 +58,17 @@ class Distillation:
     self.train_step = tf.function(self._train_step, autograph=False)
     self.eval_step = tf.function(self._eval_step, autograph=False)
 
+  def use_teacher(self, teacher_logits: TeacherFn) -> None:
+    """Switches where teacher logits come from (e.g. cached -> online)."""
+    self._teacher_logits = teacher_logits
+    self.train_step = tf.function(self._train_step, autograph=False)
+    self.eval_step = tf.function(self._eval_step, autograph=False)
+
   def _metrics(self, features, labels, training):
     teacher = tf.stop_gradient(self._teacher_logits(features))
-    student = self.student(features, training=training)
+    # Cached teacher outputs ride in the batch; the student never sees them.
+    student = self.student(teacher_cache.without_logits(features),
+                           training=training)
     values = losses.distillation_loss(
         labels, teacher, student, task=self.task, alpha=self.alpha,
         temperature=self.temperature)
