@@ -19,6 +19,7 @@ that names the problem.
 """
 
 import argparse
+import contextlib
 import csv
 import glob
 import importlib.util
@@ -129,6 +130,9 @@ def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--max-auc-drop", type=_float_in(0, 1),
                       default=configs.MAX_AUC_DROP,
                       help="the student's AUC may lie at most this far below the teacher's")
+  parser.add_argument("--cache-teacher-outputs", action="store_true",
+                      help="Distiller: compute the teacher's outputs once per "
+                      "train example and reuse them every epoch")
   parser.add_argument("--beam-arg", action="append", dest="beam_args", default=None,
                       metavar="--FLAG=VALUE",
                       help="a Beam pipeline argument; repeat for more "
@@ -279,7 +283,8 @@ def _pipeline_settings(args: argparse.Namespace) -> Dict[str, object]:
       auc_floor=args.auc_floor,
       max_auc_drop=args.max_auc_drop,
       beam_pipeline_args=args.beam_args or ["--direct_num_workers=1"],
-      enable_cache=not args.no_cache)
+      enable_cache=not args.no_cache,
+      cache_teacher_outputs=args.cache_teacher_outputs)
 
 
 def _define(args: argparse.Namespace, *, data_root: str, pipeline_root: str,
@@ -299,6 +304,22 @@ def _define(args: argparse.Namespace, *, data_root: str, pipeline_root: str,
           tfx.orchestration.metadata.sqlite_metadata_connection_config(
               metadata_path)),
       **_pipeline_settings(args))
+
+
+@contextlib.contextmanager
+def _argv_parsed():
+  """Hides the command line from the components while they run.
+
+  Beam and absl inside the components parse `sys.argv` for flags of their own
+  when nobody has; a caller's flags (`-v` for pytest, say) would be read as
+  theirs (`-v` is absl's --verbosity). Ours are parsed already.
+  """
+  saved = sys.argv
+  sys.argv = saved[:1]
+  try:
+    yield
+  finally:
+    sys.argv = saved
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -328,7 +349,7 @@ def _run(args: argparse.Namespace) -> int:
   except ValueError as e:  # A component refused its settings: nothing ran yet.
     raise InputError(str(e)) from e
   error = None
-  with report.ProgressReporter(metadata_path, args.pipeline_name):
+  with report.ProgressReporter(metadata_path, args.pipeline_name), _argv_parsed():
     try:
       tfx.orchestration.LocalDagRunner().run(definition)
     except Exception as e:  # pylint: disable=broad-except

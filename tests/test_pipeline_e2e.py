@@ -10,6 +10,7 @@
 import contextlib
 import io
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -27,11 +28,17 @@ NAME = "e2e"
 
 def _cli(root, *flags):
   out, err = io.StringIO(), io.StringIO()
-  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    code = cli.main([
-        "run", "--pipeline-root", str(root), "--pipeline-name", NAME,
-        "--train-steps", "150", "--distill-steps", "400", "--eval-steps", "20",
-        "--auc-floor", "0.7", "--max-auc-drop", "0.05", *flags])
+  # The process's own command line must not reach the components: absl would
+  # read pytest's `-v` as its --verbosity (this broke CI once).
+  saved, sys.argv = sys.argv, ["pytest", "-v", "--durations=15"]
+  try:
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+      code = cli.main([
+          "run", "--pipeline-root", str(root), "--pipeline-name", NAME,
+          "--train-steps", "150", "--distill-steps", "400", "--eval-steps", "20",
+          "--auc-floor", "0.7", "--max-auc-drop", "0.05", *flags])
+  finally:
+    sys.argv = saved
   return code, out.getvalue(), err.getvalue()
 
 
