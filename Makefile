@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(PY) bench/quality.py
 	$(PY) bench/serving.py
 	$(PY) bench/throughput.py
+	$(PY) bench/pipeline.py
 
 env: $(STAMP)
 

@@ -62,7 +62,7 @@ def main(argv=None) -> int:
   parser.add_argument("--pipeline-root", default=os.path.join("bench", "work", "quality"))
   parser.add_argument("--out", default=os.path.join("bench", "results"))
   parser.add_argument("--steps", type=int, default=300, help="timed steps per round")
-  parser.add_argument("--rounds", type=int, default=3)
+  parser.add_argument("--rounds", type=int, default=5)
   args = parser.parse_args(argv)
   tf.keras.utils.set_random_seed(0)
 
