@@ -234,14 +234,18 @@ def _apply_config(parser: argparse.ArgumentParser, argv: Sequence[str],
     raise InputError(f"--config {args.config!r} must be a mapping of flag names "
                      f"to values; it holds a {type(values).__name__}.")
   sub = _subparsers(parser)[args.command]
-  known = {a.dest: a for a in sub._actions if a.dest not in ("help", "config")}  # pylint: disable=protected-access
+  # A setting is named like its flag: "beam-arg" (or beam_arg) for --beam-arg.
+  known = {opt.lstrip("-").replace("-", "_"): a
+           for a in sub._actions if a.dest not in ("help", "config")  # pylint: disable=protected-access
+           for opt in a.option_strings}
   defaults = {}
   for key, value in values.items():
-    dest = str(key).lstrip("-").replace("-", "_")
-    if dest not in known:
+    name = str(key).lstrip("-").replace("-", "_")
+    if name not in known:
       raise InputError(f"--config {args.config!r}: unknown setting {key!r}; known: "
                        f"{', '.join(sorted(k.replace('_', '-') for k in known))}.")
-    action = known[dest]
+    action = known[name]
+    dest = action.dest
     if action.type is not None and not isinstance(value, (list, bool)):
       try:
         value = action.type(str(value))

@@ -87,3 +87,24 @@ def test_input_pattern_files_are_checked_for_label_columns(tmp_path, capsys):
   code, err = _run(["--data-root", str(tmp_path), "--input-pattern",
                     "span-{SPAN}/*.csv"], capsys)
   assert code == 2 and "span-3" in err and "no column 'tips'" in err
+
+
+def test_config_file_settings_are_named_like_flags(tmp_path):
+  config = tmp_path / "kfp.yaml"
+  config.write_text("image: img:1\npipeline-root: gs://b/r\nbeam-arg:\n"
+                    "  - --runner=DataflowRunner\n  - --region=us-central1\n"
+                    "distill_steps: 2000\nno-cache: true\n")
+  parser = cli.build_parser()
+  argv = ["compile", "--config", str(config), "--distill-steps", "3000"]
+  args = cli._apply_config(parser, argv, parser.parse_args(argv))  # pylint: disable=protected-access
+  assert args.image == "img:1" and args.pipeline_root == "gs://b/r"
+  assert args.beam_args == ["--runner=DataflowRunner", "--region=us-central1"]
+  assert args.no_cache is True
+  assert args.distill_steps == 3000  # the command line wins over the file
+
+
+def test_config_file_value_is_checked_like_the_flag(tmp_path, capsys):
+  config = tmp_path / "kfp.yaml"
+  config.write_text("alpha: 1.5\n")
+  assert cli.main(["compile", "--config", str(config)]) == 2
+  assert "alpha: must lie in [0, 1], got 1.5" in capsys.readouterr().err
