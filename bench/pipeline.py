@@ -19,7 +19,6 @@ from MLMD's execution times. Writes pipeline.json and pipeline.md.
 import argparse
 import contextlib
 import io
-import json
 import os
 import shutil
 import sys
@@ -27,6 +26,8 @@ import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+
+import _results  # pylint: disable=g-bad-import-order  # bench/_results.py
 from distill_pipelines import cli  # pylint: disable=g-import-not-at-top
 from distill_pipelines import report  # pylint: disable=g-import-not-at-top
 
@@ -81,9 +82,6 @@ def main(argv=None) -> int:
   result = {"wall_seconds": wall,
             "ratio_to_stock": {k: v / wall["stock"] for k, v in wall.items()},
             "components_seconds": components, "steps": STEPS, "beam_args": BEAM_ARGS}
-  os.makedirs(args.out, exist_ok=True)
-  with open(os.path.join(args.out, "pipeline.json"), "w", encoding="utf-8") as f:
-    json.dump(result, f, indent=2)
   names = list(dict.fromkeys(n for c in components.values() for n in c))
   lines = ["| component (s) | " + " | ".join(components) + " |",
            "|---" * (len(components) + 1) + "|"]
@@ -92,10 +90,7 @@ def main(argv=None) -> int:
   lines.append("| **wall time (s)** | " + " | ".join(
       f"**{wall[k]:.0f}** ({result['ratio_to_stock'][k]:.2f}x)" for k in components)
                + " |")
-  table = "\n".join(lines)
-  with open(os.path.join(args.out, "pipeline.md"), "w", encoding="utf-8") as f:
-    f.write(table + "\n")
-  print(table)
+  _results.save(args.out, "pipeline", result, lines)
   return 0
 
 

@@ -13,11 +13,12 @@ import argparse
 import contextlib
 import dataclasses
 import io
-import json
 import os
 import sys
 import time
 
+
+import _results  # pylint: disable=g-bad-import-order  # bench/_results.py
 from distill_pipelines import cli
 from distill_pipelines import report
 
@@ -56,9 +57,6 @@ def main(argv=None) -> int:
           dataclasses.asdict(scratch.student), agreement=scratch.agreement,
           blessed=scratch.blessed),
   }
-  os.makedirs(args.out, exist_ok=True)
-  with open(os.path.join(args.out, "quality.json"), "w", encoding="utf-8") as f:
-    json.dump(rows, f, indent=2)
   lines = ["| model | AUC | accuracy | parameters | SavedModel MB | agreement with teacher | blessed |",
            "|---|---|---|---|---|---|---|"]
   for label, r in rows.items():
@@ -67,10 +65,7 @@ def main(argv=None) -> int:
         f"{r['saved_model_bytes'] / 1e6:.2f} | "
         f"{'' if r.get('agreement') is None else format(r['agreement'], '.4f')} | "
         f"{'' if r.get('blessed') is None else ('yes' if r['blessed'] else 'no')} |")
-  table = "\n".join(lines)
-  with open(os.path.join(args.out, "quality.md"), "w", encoding="utf-8") as f:
-    f.write(table + "\n")
-  print(table)
+  _results.save(args.out, "quality", rows, lines)
   return 0
 
 

@@ -11,7 +11,6 @@ warm-up), alternating teacher and student call by call so that machine noise
 hits both alike. Writes serving.json and serving.md.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -19,6 +18,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
+
+import _results  # pylint: disable=g-bad-import-order  # bench/_results.py
 from distill_pipelines import report
 from distill_pipelines.taxi import features
 from distill_pipelines.taxi import raw_data
@@ -94,9 +95,6 @@ def main(argv=None) -> int:
     for q in ("p50_ms", "p99_ms"):
       ratios[f"batch_{batch}_{q}_faster"] = (
           results["teacher"][f"batch_{batch}"][q] / results["student"][f"batch_{batch}"][q])
-  os.makedirs(args.out, exist_ok=True)
-  with open(os.path.join(args.out, "serving.json"), "w", encoding="utf-8") as f:
-    json.dump({"models": results, "ratios": ratios}, f, indent=2)
   for batch in BATCHES:
     ratios[f"batch_{batch}_p50_transform_share_of_student"] = (
         results["student transform_features"][f"batch_{batch}"]["p50_ms"]
@@ -117,10 +115,7 @@ def main(argv=None) -> int:
         f"| of which parsing + Transform graph, batch {batch}, p50 (ms) | | "
         f"{results['student transform_features'][f'batch_{batch}']['p50_ms']:.2f} "
         f"({ratios[f'batch_{batch}_p50_transform_share_of_student']:.0%}) | |")
-  table = "\n".join(lines)
-  with open(os.path.join(args.out, "serving.md"), "w", encoding="utf-8") as f:
-    f.write(table + "\n")
-  print(table)
+  _results.save(args.out, "serving", {"models": results, "ratios": ratios}, lines)
   return 0
 
 

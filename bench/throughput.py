@@ -20,7 +20,6 @@ Reports examples per second (median over rounds) and the ratios to `fit`.
 Writes throughput.json and throughput.md.
 """
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -35,6 +34,8 @@ from tfx.utils import proto_utils
 from tfx.proto import trainer_pb2
 from tfx_bsl.tfxio import dataset_options
 
+
+import _results  # pylint: disable=g-bad-import-order  # bench/_results.py
 from distill_components.distiller import export
 from distill_components.distiller import losses
 from distill_components.distiller import teacher as teacher_lib
@@ -127,17 +128,12 @@ def main(argv=None) -> int:
   base = results["fit"]["examples_per_second"]
   for r in results.values():
     r["ratio_to_fit"] = r["examples_per_second"] / base
-  os.makedirs(args.out, exist_ok=True)
-  with open(os.path.join(args.out, "throughput.json"), "w", encoding="utf-8") as f:
-    json.dump({"batch_size": BATCH, "steps": args.steps, "rounds": args.rounds,
-               "results": results}, f, indent=2)
   lines = ["| training loop | examples / s | vs `fit` |", "|---|---|---|"]
   lines += [f"| {name} | {r['examples_per_second']:,.0f} | {r['ratio_to_fit']:.2f}x |"
             for name, r in results.items()]
-  table = "\n".join(lines)
-  with open(os.path.join(args.out, "throughput.md"), "w", encoding="utf-8") as f:
-    f.write(table + "\n")
-  print(table)
+  _results.save(args.out, "throughput",
+                {"batch_size": BATCH, "steps": args.steps, "rounds": args.rounds,
+                 "results": results}, lines)
   return 0
 
 
