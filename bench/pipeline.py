@@ -27,7 +27,7 @@ import time
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
-import _results  # pylint: disable=g-bad-import-order  # bench/_results.py
+import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 from distill_pipelines import cli  # pylint: disable=g-import-not-at-top
 from distill_pipelines import report  # pylint: disable=g-import-not-at-top
 
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
   lines.append("| **wall time (s)** | " + " | ".join(
       f"**{wall[k]:.0f}** ({result['ratio_to_stock'][k]:.2f}x)" for k in components)
                + " |")
-  _results.save(args.out, "pipeline", result, lines)
+  _common.save(args.out, "pipeline", result, lines)
   return 0
 
 

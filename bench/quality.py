@@ -18,7 +18,7 @@ import sys
 import time
 
 
-import _results  # pylint: disable=g-bad-import-order  # bench/_results.py
+import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 from distill_pipelines import cli
 from distill_pipelines import report
 
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
         f"{r['saved_model_bytes'] / 1e6:.2f} | "
         f"{'' if r.get('agreement') is None else format(r['agreement'], '.4f')} | "
         f"{'' if r.get('blessed') is None else ('yes' if r['blessed'] else 'no')} |")
-  _results.save(args.out, "quality", rows, lines)
+  _common.save(args.out, "quality", rows, lines)
   return 0
 
 

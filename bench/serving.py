@@ -19,27 +19,14 @@ import numpy as np
 import tensorflow as tf
 
 
-import _results  # pylint: disable=g-bad-import-order  # bench/_results.py
+import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
+from distill_components.distiller import export
 from distill_pipelines import report
 from distill_pipelines.taxi import features
 from distill_pipelines.taxi import raw_data
 from tfx.utils import path_utils
 
 BATCHES = (1, 256)
-
-
-def _newest_model(store, component: str) -> str:
-  models = [a for a in store.get_artifacts_by_type("Model")
-            if f"/{component}/" in a.uri]
-  if not models:
-    raise SystemExit(f"No {component} model in this pipeline root; run "
-                     "bench/quality.py first.")
-  return max(models, key=lambda a: a.id)
-
-
-def _bytes(path: str) -> int:
-  return sum(os.path.getsize(os.path.join(d, f))
-             for d, _, files in os.walk(path) for f in files)
 
 
 def main(argv=None) -> int:
@@ -50,13 +37,13 @@ def main(argv=None) -> int:
                       help="timed calls per model and batch size")
   args = parser.parse_args(argv)
   store = report.open_store(os.path.join(args.pipeline_root, "metadata.sqlite"))
-  student_artifact = _newest_model(store, "Distiller")
-  props = student_artifact.custom_properties
+  student = _common.newest_artifact(store, "Model", "Distiller")
+  teacher = _common.newest_artifact(store, "Model", "Trainer")
   models = {
-      "teacher": (path_utils.serving_model_path(
-          _newest_model(store, "Trainer").uri), int(props["teacher_params"].int_value)),
-      "student": (path_utils.serving_model_path(student_artifact.uri),
-                  int(props["student_params"].int_value)),
+      "teacher": (path_utils.serving_model_path(teacher.uri),
+                  student.get_int_custom_property("teacher_params")),
+      "student": (path_utils.serving_model_path(student.uri),
+                  student.get_int_custom_property("student_params")),
   }
   saved = {k: tf.saved_model.load(p) for k, (p, _) in models.items()}
   loaded = {k: m.signatures["serving_default"] for k, m in saved.items()}
@@ -66,7 +53,7 @@ def main(argv=None) -> int:
   rows = raw_data.read_rows(max(BATCHES), start=1000)
   examples = raw_data.serialize(rows, raw_data.column_types(raw_data.read_rows(2000)),
                                 drop=features.RAW_LABEL_KEYS)
-  results = {k: {"saved_model_bytes": _bytes(p), "params": n}
+  results = {k: {"saved_model_bytes": export.saved_model_bytes(p), "params": n}
              for k, (p, n) in models.items()}
   results["student transform_features"] = {}
   for batch in BATCHES:
@@ -115,7 +102,7 @@ def main(argv=None) -> int:
         f"| of which parsing + Transform graph, batch {batch}, p50 (ms) | | "
         f"{results['student transform_features'][f'batch_{batch}']['p50_ms']:.2f} "
         f"({ratios[f'batch_{batch}_p50_transform_share_of_student']:.0%}) | |")
-  _results.save(args.out, "serving", {"models": results, "ratios": ratios}, lines)
+  _common.save(args.out, "serving", {"models": results, "ratios": ratios}, lines)
   return 0
 
 

@@ -28,14 +28,13 @@ import time
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer import fn_args_utils
-from tfx.types import artifact_utils
 from tfx.utils import path_utils
 from tfx.utils import proto_utils
 from tfx.proto import trainer_pb2
 from tfx_bsl.tfxio import dataset_options
 
 
-import _results  # pylint: disable=g-bad-import-order  # bench/_results.py
+import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 from distill_components.distiller import export
 from distill_components.distiller import losses
 from distill_components.distiller import teacher as teacher_lib
@@ -48,16 +47,6 @@ from distill_pipelines.taxi import student as student_module
 BATCH = 256
 
 
-def _newest(store, type_name: str, component: str):
-  found = [a for a in store.get_artifacts_by_type(type_name)
-           if f"/{component}/" in a.uri]
-  if not found:
-    raise SystemExit(f"No {type_name} from {component} here; run bench/quality.py first.")
-  mlmd = max(found, key=lambda a: a.id)
-  [artifact_type] = store.get_artifact_types_by_id([mlmd.type_id])
-  return artifact_utils.deserialize_artifact(artifact_type, mlmd)
-
-
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--pipeline-root", default=os.path.join("bench", "work", "quality"))
@@ -68,9 +57,9 @@ def main(argv=None) -> int:
   tf.keras.utils.set_random_seed(0)
 
   store = report.open_store(os.path.join(args.pipeline_root, "metadata.sqlite"))
-  examples = _newest(store, "Examples", "Transform")
-  graph = _newest(store, "TransformGraph", "Transform")
-  teacher_model = _newest(store, "Model", "Trainer")
+  examples = _common.newest_artifact(store, "Examples", "Transform")
+  graph = _common.newest_artifact(store, "TransformGraph", "Transform")
+  teacher_model = _common.newest_artifact(store, "Model", "Trainer")
   fn_args = fn_args_utils.get_common_fn_args(
       {"examples": [examples], "transform_graph": [graph]},
       {"train_args": proto_utils.proto_to_json(trainer_pb2.TrainArgs(num_steps=args.steps)),
@@ -131,7 +120,7 @@ def main(argv=None) -> int:
   lines = ["| training loop | examples / s | vs `fit` |", "|---|---|---|"]
   lines += [f"| {name} | {r['examples_per_second']:,.0f} | {r['ratio_to_fit']:.2f}x |"
             for name, r in results.items()]
-  _results.save(args.out, "throughput",
+  _common.save(args.out, "throughput",
                 {"batch_size": BATCH, "steps": args.steps, "rounds": args.rounds,
                  "results": results}, lines)
   return 0

@@ -10,6 +10,7 @@ not name one.
 """
 import dataclasses
 import os
+import tempfile
 from typing import Dict, List, Mapping, Sequence
 
 import yaml
@@ -43,13 +44,18 @@ def compile_pipeline(pipeline, *, image: str, package_path: str) -> str:
         f"The package must be a .yaml file (kfp.Client refuses .json); got "
         f"{package_path!r}.")
   package_path = os.path.abspath(package_path)
-  runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-      config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-          default_image=image, use_pipeline_spec_2_1=True),
-      output_dir=os.path.dirname(package_path),
-      output_filename=os.path.basename(package_path))
-  runner.run(pipeline)
-  _set_default_pipeline_root(package_path, pipeline.pipeline_info.pipeline_root)
+  os.makedirs(os.path.dirname(package_path), exist_ok=True)
+  # Written beside the target and moved into place only when complete: a
+  # failed compile leaves no half-written package behind.
+  with tempfile.TemporaryDirectory(dir=os.path.dirname(package_path)) as staging:
+    staged = os.path.join(staging, os.path.basename(package_path))
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=image, use_pipeline_spec_2_1=True),
+        output_dir=staging, output_filename=os.path.basename(package_path))
+    runner.run(pipeline)
+    _set_default_pipeline_root(staged, pipeline.pipeline_info.pipeline_root)
+    os.replace(staged, package_path)
   return package_path
 
 

@@ -1,0 +1,28 @@
+"""Shared by the benchmarks: where their figures go, and finding artifacts."""
+import json
+import os
+from typing import List
+
+
+def save(out_dir: str, name: str, data: object, table_lines: List[str]) -> None:
+  """Writes the raw figures as JSON and the table as markdown, and prints it."""
+  os.makedirs(out_dir, exist_ok=True)
+  with open(os.path.join(out_dir, f"{name}.json"), "w", encoding="utf-8") as f:
+    json.dump(data, f, indent=2)
+  table = "\n".join(table_lines)
+  with open(os.path.join(out_dir, f"{name}.md"), "w", encoding="utf-8") as f:
+    f.write(table + "\n")
+  print(table)
+
+
+def newest_artifact(store, type_name: str, component: str):
+  """The newest `type_name` artifact `component` wrote, as a TFX Artifact."""
+  from tfx.types import artifact_utils  # pylint: disable=g-import-not-at-top
+  found = [a for a in store.get_artifacts_by_type(type_name)
+           if f"/{component}/" in a.uri]
+  if not found:
+    raise SystemExit(f"No {type_name} from {component} in this pipeline root; run "
+                     "bench/quality.py first.")
+  newest = max(found, key=lambda a: a.id)
+  [artifact_type] = store.get_artifact_types_by_id([newest.type_id])
+  return artifact_utils.deserialize_artifact(artifact_type, newest)
