@@ -1,6 +1,6 @@
 """Distiller training throughput against a plain Keras `fit` of the same student.
 
-    .venv/bin/python bench/throughput.py [--pipeline-root bench/work/quality] [--steps 300]
+    .venv/bin/python bench/throughput.py [--pipeline-root bench/work/quality] [--steps 1000]
 
 Uses one pipeline run's artifacts (run bench/quality.py, or `make run` with
 --pipeline-root, first): the Transform's transformed examples and graph and
@@ -8,6 +8,8 @@ the Trainer's teacher. In one process, on the same `tf.data` input (TFX's
 DataAccessor, batch 256), it times, in alternating rounds:
 
 - `fit`: `student.fit` with binary cross-entropy, the baseline;
+- `fit, steps_per_execution=50`: the same with Keras running 50 steps per
+  call, as the Distiller's loop does (`training.STEPS_PER_EXECUTION`);
 - `distiller`: the Distiller's training loop, teacher run online every step;
 - `distiller, cached teacher outputs`: the loop with `cache_teacher_outputs`:
   the teacher's logits written once per train example (not timed) and read
@@ -51,7 +53,7 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--pipeline-root", default=os.path.join("bench", "work", "quality"))
   parser.add_argument("--out", default=os.path.join("bench", "results"))
-  parser.add_argument("--steps", type=int, default=300, help="timed steps per round")
+  parser.add_argument("--steps", type=int, default=1000, help="timed steps per round")
   parser.add_argument("--rounds", type=int, default=5)
   args = parser.parse_args(argv)
   tf.keras.utils.set_random_seed(0)
@@ -81,10 +83,11 @@ def main(argv=None) -> int:
         temperature=configs.TEMPERATURE, optimizer=tf.keras.optimizers.Adam(1e-3))
     return lambda steps: loop.fit(dataset, steps)
 
-  def keras_fit():
+  def keras_fit(steps_per_execution=1):
     model = student_module.build_student(fn_args)
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
-                  loss=tf.keras.losses.BinaryCrossentropy(from_logits=True))
+                  loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
+                  steps_per_execution=steps_per_execution)
     return lambda steps: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
 
   constant = lambda features: tf.zeros([tf.shape(features[  # pylint: disable=g-long-lambda
@@ -98,7 +101,10 @@ def main(argv=None) -> int:
           batch_size=BATCH, label_key=configs.LABEL_KEY, shuffle=True, shuffle_seed=0),
       teacher_cache.extend_schema(tft_output.transformed_metadata.schema,
                                   teacher.width)).prefetch(tf.data.AUTOTUNE)
-  variants = {"fit": keras_fit(), "distiller": distiller(teacher.logits),
+  variants = {"fit": keras_fit(),
+              f"fit, steps_per_execution={training.STEPS_PER_EXECUTION}": keras_fit(
+                  training.STEPS_PER_EXECUTION),
+              "distiller": distiller(teacher.logits),
               "distiller, cached teacher outputs": distiller(
                   teacher_cache.from_batch, cached_data),
               "distiller, teacher free": distiller(constant)}

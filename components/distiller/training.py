@@ -8,7 +8,6 @@ tensor, and AutoGraph's conversion of `tf_keras` internals (which `fit` pays
 for) costs about 30 s per process here, against 2-3 s for a plain trace.
 """
 
-import math
 from typing import Callable, Dict, Iterable, Optional
 
 from absl import logging
@@ -18,6 +17,10 @@ from distill_components.distiller import losses
 from distill_components.distiller import teacher_cache
 
 TeacherFn = Callable[[Dict[str, tf.Tensor]], tf.Tensor]
+
+# Train steps per `tf.function` call: the host reads the metrics back once per
+# call, not once per step (see bench/throughput.py).
+STEPS_PER_EXECUTION = 50
 
 class StudentOutputError(ValueError):
   """The student's outputs cannot be compared with the teacher's."""
@@ -55,14 +58,17 @@ class Distillation:
     self.temperature = float(temperature)
     self._teacher_logits = teacher_logits
     self._optimizer = optimizer
+    self._compile()
+
+  def _compile(self):
     self.train_step = tf.function(self._train_step, autograph=False)
+    self.train_steps = tf.function(self._train_steps, autograph=False)
     self.eval_step = tf.function(self._eval_step, autograph=False)
 
   def use_teacher(self, teacher_logits: TeacherFn) -> None:
     """Switches where teacher logits come from (e.g. cached -> online)."""
     self._teacher_logits = teacher_logits
-    self.train_step = tf.function(self._train_step, autograph=False)
-    self.eval_step = tf.function(self._eval_step, autograph=False)
+    self._compile()
 
   def _metrics(self, features, labels, training):
     teacher = tf.stop_gradient(self._teacher_logits(features))
@@ -86,34 +92,70 @@ class Distillation:
         zip(tape.gradient(values["loss"], variables), variables))
     return values
 
+  def _train_steps(self, iterator, count):
+    """`count` train steps in one call, like Keras' `steps_per_execution`.
+
+    The host waits once per call instead of once per step. Returns the last
+    step's metrics, the index (0-based, within this call) of the first step
+    whose loss was not finite (-1 if none), and that step's metrics.
+    """
+    def step(index, first_bad, at_bad):
+      values = self._train_step(*iterator.get_next())
+      bad = tf.logical_and(first_bad < 0,
+                           tf.logical_not(tf.math.is_finite(values["loss"])))
+      at_bad = {k: tf.where(bad, values[k], v) for k, v in at_bad.items()}
+      return values, tf.where(bad, index, first_bad), at_bad
+
+    def body(index, values, first_bad, at_bad):
+      del values  # only the last step's are returned
+      return (index + 1, *step(index, first_bad, at_bad))
+
+    first = step(tf.constant(0), tf.constant(-1),
+                 {k: tf.constant(0.0) for k in ("loss", "soft_loss", "hard_loss")})
+    _, values, first_bad, at_bad = tf.while_loop(
+        lambda index, *_: index < count, body, (tf.constant(1), *first))
+    return values, first_bad, at_bad
+
   def _eval_step(self, features, labels):
     values = self._metrics(features, labels, training=False)
     values["examples"] = tf.shape(labels)[0]
     return values
 
   def fit(self, train_data: tf.data.Dataset, steps: int,
-          summary_dir: Optional[str] = None,
-          summary_every: int = 100) -> Dict[str, float]:
+          summary_dir: Optional[str] = None, summary_every: int = 100,
+          steps_per_execution: int = STEPS_PER_EXECUTION) -> Dict[str, float]:
     """Runs `steps` training steps; returns the last step's metrics.
 
-    Raises FloatingPointError at the first step whose loss is NaN or infinite.
+    `train_data` must yield at least `steps` batches (repeat it). Steps run
+    `steps_per_execution` at a time; metrics are read back, logged and
+    written as summaries every `summary_every` steps and after the last.
+    Raises FloatingPointError naming the first step whose loss is NaN or
+    infinite.
     """
+    if steps_per_execution < 1:
+      raise ValueError(f"steps_per_execution must be >= 1, not {steps_per_execution}.")
     writer = tf.summary.create_file_writer(summary_dir) if summary_dir else None
-    values = {}
-    for step, (features, labels) in enumerate(train_data.take(steps), start=1):
-      values = {k: float(v) for k, v in self.train_step(features, labels).items()}
-      if not math.isfinite(values["loss"]):
+    iterator = iter(train_data)
+    values, done = {}, 0
+    while done < steps:
+      count = min(steps_per_execution, steps - done,
+                  summary_every - done % summary_every)
+      values, first_bad, at_bad = self.train_steps(iterator, tf.constant(count))
+      if int(first_bad) >= 0:
+        at_bad = {k: float(v) for k, v in at_bad.items()}
         raise FloatingPointError(
-            f"The distillation loss became {values['loss']} at step {step} "
-            f"(soft_loss={values['soft_loss']}, hard_loss={values['hard_loss']}). "
-            "Check the inputs and the teacher's outputs for NaN or inf, or lower "
-            "the learning rate.")
-      if writer and (step % summary_every == 0 or step == steps):
-        with writer.as_default(step=step):
-          for name, value in values.items():
-            tf.summary.scalar(name, value)
-      if step % summary_every == 0:
-        logging.info("Distillation step %d/%d: %s", step, steps, values)
+            f"The distillation loss became {at_bad['loss']} at step "
+            f"{done + int(first_bad) + 1} (soft_loss={at_bad['soft_loss']}, "
+            f"hard_loss={at_bad['hard_loss']}). Check the inputs and the "
+            "teacher's outputs for NaN or inf, or lower the learning rate.")
+      values = {k: float(v) for k, v in values.items()}
+      done += count
+      if done % summary_every == 0 or done == steps:
+        if writer:
+          with writer.as_default(step=done):
+            for name, value in values.items():
+              tf.summary.scalar(name, value)
+        logging.info("Distillation step %d/%d: %s", done, steps, values)
     if writer:
       writer.close()
     return values
