@@ -20,12 +20,14 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Benchmarks (not tests): write bench/results/*.json and *.md.
+# Benchmarks (not tests): write bench/results/*.json, *.md and *.png.
+# quality.py first: serving.py and throughput.py read its pipeline run.
 bench: $(STAMP)
 	$(PY) bench/quality.py
 	$(PY) bench/serving.py
 	$(PY) bench/throughput.py
 	$(PY) bench/pipeline.py
+	$(PY) bench/scale.py
 
 env: $(STAMP)
 

@@ -26,3 +26,17 @@ def newest_artifact(store, type_name: str, component: str):
   newest = max(found, key=lambda a: a.id)
   [artifact_type] = store.get_artifact_types_by_id([newest.type_id])
   return artifact_utils.deserialize_artifact(artifact_type, newest)
+
+
+def pyplot():
+  """matplotlib's pyplot, drawing to files only (no display here)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def save_figure(fig, path: str) -> None:
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  pyplot().close(fig)

@@ -8,7 +8,13 @@ first), and measures for each: SavedModel bytes, parameters (from the
 Distiller's record), and the latency of `serving_default` on serialized raw
 taxi examples at batch 1 and 256 (p50 and p99 over repeated calls, after a
 warm-up), alternating teacher and student call by call so that machine noise
-hits both alike. Writes serving.json and serving.md.
+hits both alike. To show where the time goes it also times, the same way,
+the parsing + Transform graph alone, each model alone on transformed
+features (the `transformed_logits` signature), and a call of a no-op
+`tf.function`; and each model's `serving_default` and `transform_features`
+called 200 times inside one `tf.while_loop`, so that no Python runs between
+calls, as in a C++ model server. Writes serving.json, serving.md and
+serving.png.
 """
 import argparse
 import os
@@ -27,6 +33,51 @@ from distill_pipelines.taxi import raw_data
 from tfx.utils import path_utils
 
 BATCHES = (1, 256)
+PROFILE = ("student transform_features", "teacher model only", "student model only",
+           "no-op tf.function call")
+
+
+IN_GRAPH_CALLS = 200
+
+
+def _in_graph_ms(fn, inputs: tf.Tensor, rounds: int = 5) -> float:
+  """Milliseconds per call of `fn` with no Python in between: IN_GRAPH_CALLS
+  calls in one tf.while_loop (what a C++ server pays, RPC aside); median of
+  `rounds`."""
+  def body(i, total):
+    out = next(iter(fn(examples=inputs).values()))
+    return i + 1, total + tf.reduce_sum(tf.cast(out, tf.float32))
+
+  loop = tf.function(lambda: tf.while_loop(
+      lambda i, _: i < IN_GRAPH_CALLS, body, (tf.constant(0), tf.constant(0.0)))[1],
+                     autograph=False)
+  loop().numpy()
+  times = []
+  for _ in range(rounds):
+    t0 = time.perf_counter()
+    loop().numpy()
+    times.append((time.perf_counter() - t0) / IN_GRAPH_CALLS * 1e3)
+  return float(np.median(times))
+
+
+def _plot(path: str, results) -> None:
+  plt = _common.pyplot()
+  names = ("teacher", "student", *PROFILE)
+  in_graph = ("teacher", "student")
+  fig, axes = plt.subplots(1, len(BATCHES), figsize=(13, 4.5))
+  for ax, batch in zip(axes, BATCHES):
+    p50 = [results[n][f"batch_{batch}"]["p50_ms"] for n in names]
+    p99 = [results[n][f"batch_{batch}"]["p99_ms"] for n in names]
+    ax.barh(names, p99, color="lightgray", label="p99")
+    ax.barh(names, p50, color="tab:blue", label="p50")
+    ax.barh([f"{n}, in graph" for n in in_graph],
+            [results[n][f"batch_{batch}"]["in_graph_serving_default_ms"] for n in in_graph],
+            color="tab:green", label="in graph (no Python per call)")
+    ax.invert_yaxis()
+    ax.set_xlabel("ms per call")
+    ax.set_title(f"serving_default latency, batch {batch}")
+    ax.legend()
+  _common.save_figure(fig, path)
 
 
 def main(argv=None) -> int:
@@ -46,33 +97,56 @@ def main(argv=None) -> int:
                   student.get_int_custom_property("student_params")),
   }
   saved = {k: tf.saved_model.load(p) for k, (p, _) in models.items()}
-  loaded = {k: m.signatures["serving_default"] for k, m in saved.items()}
-  # Profile: the student's own parsing and Transform graph, which serving
-  # runs before any model weight is touched.
-  loaded["student transform_features"] = saved["student"].signatures["transform_features"]
   rows = raw_data.read_rows(max(BATCHES), start=1000)
   examples = raw_data.serialize(rows, raw_data.column_types(raw_data.read_rows(2000)),
                                 drop=features.RAW_LABEL_KEYS)
   results = {k: {"saved_model_bytes": export.saved_model_bytes(p), "params": n}
              for k, (p, n) in models.items()}
-  results["student transform_features"] = {}
+  for name in PROFILE:
+    results[name] = {}
+  noop = tf.function(lambda examples: tf.identity(examples)).get_concrete_function(
+      tf.TensorSpec([None], tf.string))
   for batch in BATCHES:
     inputs = tf.constant(examples[:batch])
-    for fn in loaded.values():  # warm-up: tracing and first-call costs
+    transformed = saved["student"].signatures["transform_features"](examples=inputs)
+
+    def model_only(model, transformed=transformed):
+      fn = saved[model].signatures[export.TRANSFORMED_LOGITS_SIGNATURE]
+      kwargs = {k: transformed[k] for k in fn.structured_input_signature[1]}
+      return lambda: fn(**kwargs)
+
+    calls_of = {
+        **{k: (lambda fn=m.signatures["serving_default"], x=inputs: fn(examples=x))
+           for k, m in saved.items()},
+        # Profile: what serving runs before any weight is touched (the
+        # student's parsing and Transform graph, the teacher's are the same),
+        # each model alone on transformed features, and calling a no-op.
+        "student transform_features": (
+            lambda fn=saved["student"].signatures["transform_features"], x=inputs:
+            fn(examples=x)),
+        "teacher model only": model_only("teacher"),
+        "student model only": model_only("student"),
+        "no-op tf.function call": lambda x=inputs: {"out": noop(x)},
+    }
+    for call in calls_of.values():  # warm-up: tracing and first-call costs
       for _ in range(5):
-        fn(examples=inputs)
-    times = {k: [] for k in loaded}
+        call()
+    times = {k: [] for k in calls_of}
     calls = args.calls if batch == 1 else max(args.calls // 4, 20)
     for _ in range(calls):
-      for name, fn in loaded.items():
+      for name, call in calls_of.items():
         t0 = time.perf_counter()
-        next(iter(fn(examples=inputs).values())).numpy()
+        next(iter(call().values())).numpy()
         times[name].append(time.perf_counter() - t0)
     for name, ts in times.items():
       results[name][f"batch_{batch}"] = {
           "p50_ms": float(np.percentile(ts, 50) * 1e3),
           "p99_ms": float(np.percentile(ts, 99) * 1e3),
           "calls": calls}
+    for name, m in saved.items():
+      for signature in ("serving_default", "transform_features"):
+        results[name][f"batch_{batch}"][f"in_graph_{signature}_ms"] = _in_graph_ms(
+            m.signatures[signature], inputs)
   ratios = {
       "saved_model_smaller": results["teacher"]["saved_model_bytes"]
       / results["student"]["saved_model_bytes"],
@@ -86,6 +160,9 @@ def main(argv=None) -> int:
     ratios[f"batch_{batch}_p50_transform_share_of_student"] = (
         results["student transform_features"][f"batch_{batch}"]["p50_ms"]
         / results["student"][f"batch_{batch}"]["p50_ms"])
+    ratios[f"batch_{batch}_p50_model_only_faster"] = (
+        results["teacher model only"][f"batch_{batch}"]["p50_ms"]
+        / results["student model only"][f"batch_{batch}"]["p50_ms"])
   t, s = results["teacher"], results["student"]
   lines = ["| | teacher | student | teacher / student |", "|---|---|---|---|",
            f"| SavedModel MB | {t['saved_model_bytes'] / 1e6:.2f} | "
@@ -97,11 +174,26 @@ def main(argv=None) -> int:
           f"| serving_default, batch {batch}, {q[:3]} (ms) | "
           f"{t[f'batch_{batch}'][q]:.2f} | {s[f'batch_{batch}'][q]:.2f} | "
           f"{ratios[f'batch_{batch}_{q}_faster']:.1f}x |")
-  for batch in BATCHES:
-    lines.append(
-        f"| of which parsing + Transform graph, batch {batch}, p50 (ms) | | "
-        f"{results['student transform_features'][f'batch_{batch}']['p50_ms']:.2f} "
-        f"({ratios[f'batch_{batch}_p50_transform_share_of_student']:.0%}) | |")
+  lines += ["", "Where the time goes (p50, ms per call):", "",
+            "| | " + " | ".join(f"batch {b}" for b in BATCHES) + " |",
+            "|---" * (len(BATCHES) + 1) + "|"]
+  for name in ("teacher", "student", *PROFILE):
+    lines.append(f"| {name} | " + " | ".join(
+        f"{results[name][f'batch_{b}']['p50_ms']:.2f}" for b in BATCHES) + " |")
+  for name in ("teacher", "student"):
+    for signature in ("serving_default", "transform_features"):
+      lines.append(f"| {name} {signature}, in graph (no Python per call) | " + " | ".join(
+          f"{results[name][f'batch_{b}'][f'in_graph_{signature}_ms']:.2f}"
+          for b in BATCHES) + " |")
+  for b in BATCHES:
+    ratios[f"batch_{b}_in_graph_faster"] = (
+        results["teacher"][f"batch_{b}"]["in_graph_serving_default_ms"]
+        / results["student"][f"batch_{b}"]["in_graph_serving_default_ms"])
+  lines.append("| serving_default in graph, teacher / student | " + " | ".join(
+      f"{ratios[f'batch_{b}_in_graph_faster']:.1f}x" for b in BATCHES) + " |")
+  lines.append("| model only, teacher / student | " + " | ".join(
+      f"{ratios[f'batch_{b}_p50_model_only_faster']:.1f}x" for b in BATCHES) + " |")
+  _plot(os.path.join(args.out, "serving.png"), results)
   _common.save(args.out, "serving", {"models": results, "ratios": ratios}, lines)
   return 0
 

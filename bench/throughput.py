@@ -19,7 +19,7 @@ DataAccessor, batch 256), it times, in alternating rounds:
   cached: the upper bound for teacher-output caching.
 
 Reports examples per second (median over rounds) and the ratios to `fit`.
-Writes throughput.json and throughput.md.
+Writes throughput.json, throughput.md and throughput.png.
 """
 import argparse
 import os
@@ -47,6 +47,21 @@ from distill_pipelines import report
 from distill_pipelines.taxi import student as student_module
 
 BATCH = 256
+
+
+def _plot(path: str, results) -> None:
+  plt = _common.pyplot()
+  names = list(results)
+  fig, ax = plt.subplots(figsize=(8, 3.5))
+  bars = ax.barh(names, [results[n]["examples_per_second"] for n in names],
+                 color=["gray" if n.startswith("fit") else "tab:blue" for n in names])
+  ax.bar_label(bars, labels=[f"{results[n]['ratio_to_fit']:.2f}x" for n in names],
+               padding=3)
+  ax.invert_yaxis()
+  ax.set_xlabel("training examples per second (median of rounds)")
+  ax.set_title("Distiller training loop vs plain Keras fit")
+  ax.margins(x=0.15)
+  _common.save_figure(fig, path)
 
 
 def main(argv=None) -> int:
@@ -126,6 +141,7 @@ def main(argv=None) -> int:
   lines = ["| training loop | examples / s | vs `fit` |", "|---|---|---|"]
   lines += [f"| {name} | {r['examples_per_second']:,.0f} | {r['ratio_to_fit']:.2f}x |"
             for name, r in results.items()]
+  _plot(os.path.join(args.out, "throughput.png"), results)
   _common.save(args.out, "throughput",
                 {"batch_size": BATCH, "steps": args.steps, "rounds": args.rounds,
                  "results": results}, lines)

@@ -1,0 +1,168 @@
+"""Pipeline wall time and peak memory as the data grows.
+
+    .venv/bin/python bench/scale.py [--rows 15000 150000 1000000 1500000]
+
+For each size it writes taxi-like data with bench/taxi_synth.py (the embedded
+CSV is the first size, as it ships), then runs our pipeline on it with
+`tfx-distill run` (defaults: teacher 400 steps, Distiller 1000 steps, one
+Beam worker, no cache) in a fresh pipeline root, in a subprocess, and samples
+the resident memory of that process and all its children (TFX's pip
+installs) every 0.2 s. Training steps are fixed, so only the data-bound
+components (ExampleGen, StatisticsGen, Transform, Evaluator) should grow with
+the rows. Reports wall time, the per-component times from MLMD, peak RSS, a
+least-squares line time = a + b * rows, and writes scale.json, scale.md and
+scale.png.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from typing import Dict, List
+
+import psutil
+
+import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
+import taxi_synth  # pylint: disable=g-bad-import-order  # bench/taxi_synth.py
+from distill_pipelines import cli
+from distill_pipelines import report
+from distill_pipelines.taxi import raw_data
+
+NAME = "scale"
+_DATA_BOUND = ("CsvExampleGen", "StatisticsGen", "Transform", "Evaluator")
+
+
+def _tree_rss(process: psutil.Process) -> int:
+  total = 0
+  for p in [process, *process.children(recursive=True)]:
+    try:
+      total += p.memory_info().rss
+    except psutil.Error:  # exited between listing and reading
+      pass
+  return total
+
+
+def run_measured(command: List[str], log_path: str) -> Dict[str, float]:
+  """Runs `command`; returns its wall seconds and peak RSS of its process tree."""
+  peak = [0]
+  with open(log_path, "w", encoding="utf-8") as log:
+    start = time.monotonic()
+    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
+    process = psutil.Process(child.pid)
+    done = threading.Event()
+
+    def sample():
+      while not done.is_set():
+        try:
+          peak[0] = max(peak[0], _tree_rss(process))
+        except psutil.Error:
+          pass
+        done.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = child.wait()
+    seconds = time.monotonic() - start
+    done.set()
+    sampler.join()
+  if code != 0:
+    raise SystemExit(f"{' '.join(command)} failed (exit {code}); see {log_path}")
+  return {"wall_seconds": seconds, "peak_rss_bytes": peak[0]}
+
+
+def _line(xs: List[float], ys: List[float]):
+  """Least-squares intercept and slope, and R^2."""
+  n = len(xs)
+  mx, my = sum(xs) / n, sum(ys) / n
+  sxx = sum((x - mx) ** 2 for x in xs)
+  slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+  intercept = my - slope * mx
+  ss_res = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys))
+  ss_tot = sum((y - my) ** 2 for y in ys)
+  return intercept, slope, 1 - ss_res / ss_tot if ss_tot else 1.0
+
+
+def _plot(path: str, rows: List[int], results: Dict[int, dict]) -> None:
+  plt = _common.pyplot()
+  fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+  millions = [r / 1e6 for r in rows]
+  left.plot(millions, [results[r]["wall_seconds"] for r in rows], "o-", label="pipeline")
+  for component in _DATA_BOUND:
+    left.plot(millions, [results[r]["components_seconds"].get(component, 0) for r in rows],
+              ".--", label=component)
+  left.set_xlabel("rows (millions)")
+  left.set_ylabel("seconds")
+  left.set_title("Wall time")
+  left.legend(fontsize=8)
+  right.plot(millions, [results[r]["peak_rss_bytes"] / 2**30 for r in rows], "o-")
+  right.set_xlabel("rows (millions)")
+  right.set_ylabel("GiB")
+  right.set_ylim(bottom=0)
+  right.set_title("Peak RSS (process tree)")
+  _common.save_figure(fig, path)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  embedded = len(raw_data.read_rows(n=10**9))
+  parser.add_argument("--rows", type=int, nargs="+",
+                      default=[embedded, 10 * embedded, 1_000_000, 100 * embedded],
+                      help=f"sizes; {embedded} (the embedded CSV's rows) uses it as is")
+  parser.add_argument("--out", default=os.path.join("bench", "results"))
+  parser.add_argument("--work", default=os.path.join("bench", "work", "scale"))
+  args = parser.parse_args(argv)
+  tfx_distill = os.path.join(os.path.dirname(sys.executable), "tfx-distill")
+  results = {}
+  for rows in sorted(args.rows):
+    work = os.path.abspath(os.path.join(args.work, str(rows)))
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    if rows == embedded:
+      data_root = cli.embedded_data_root()
+    else:
+      data_root = os.path.join(work, "data")
+      taxi_synth.generate(rows, data_root)
+    root = os.path.join(work, "pipeline")
+    measured = run_measured(
+        [tfx_distill, "run", "--data-root", data_root, "--pipeline-root", root,
+         "--pipeline-name", NAME, "--serving-dir", os.path.join(work, "serving"),
+         "--no-cache"],
+        os.path.join(work, "run.log"))
+    summary = report.summarize(os.path.join(root, "metadata.sqlite"), NAME)
+    measured["components_seconds"] = {c.node_id: round(c.seconds, 1)
+                                      for c in summary.components}
+    measured["student_auc"] = summary.student.auc
+    measured["teacher_auc"] = summary.teacher.auc
+    results[rows] = measured
+    print(f"  {rows:,} rows: {measured['wall_seconds']:.0f} s, peak RSS "
+          f"{measured['peak_rss_bytes'] / 2**30:.2f} GiB", file=sys.stderr)
+    shutil.rmtree(os.path.join(work, "data"), ignore_errors=True)
+
+  sizes = sorted(results)
+  fit = _line(sizes, [results[r]["wall_seconds"] for r in sizes]) if len(sizes) > 1 else None
+  base = results[sizes[0]]
+  lines = ["| rows | wall time (s) | vs smallest | " + " | ".join(_DATA_BOUND)
+           + " | peak RSS (GiB) | vs smallest | student AUC |",
+           "|---" * (7 + len(_DATA_BOUND)) + "|"]
+  for r in sizes:
+    m = results[r]
+    lines.append(
+        f"| {r:,} | {m['wall_seconds']:.0f} | {m['wall_seconds'] / base['wall_seconds']:.2f}x | "
+        + " | ".join(str(m["components_seconds"].get(c, "")) for c in _DATA_BOUND)
+        + f" | {m['peak_rss_bytes'] / 2**30:.2f} | "
+        f"{m['peak_rss_bytes'] / base['peak_rss_bytes']:.2f}x | {m['student_auc']:.4f} |")
+  if fit:
+    lines += ["", f"Least-squares line: wall time = {fit[0]:.0f} s + "
+              f"{fit[1] * 1e6:.0f} s per million rows (R^2 = {fit[2]:.3f})."]
+  _common.save(args.out, "scale", {
+      "results": {str(r): results[r] for r in sizes},
+      "line": None if not fit else {"intercept_seconds": fit[0],
+                                    "seconds_per_row": fit[1], "r2": fit[2]}}, lines)
+  _plot(os.path.join(args.out, "scale.png"), sizes, results)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
