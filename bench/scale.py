@@ -11,9 +11,10 @@ installs) every 0.2 s. Training steps are fixed, so only the data-bound
 components (ExampleGen, StatisticsGen, Transform, Evaluator) should grow with
 the rows. Reports wall time, the per-component times from MLMD, peak RSS, a
 least-squares line time = a + b * rows, and writes scale.json, scale.md and
-scale.png.
+scale.png, after every size.
 """
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -104,6 +105,31 @@ def _plot(path: str, rows: List[int], results: Dict[int, dict]) -> None:
   _common.save_figure(fig, path)
 
 
+def _report(out: str, results: Dict[int, dict]) -> None:
+  """Writes scale.json, scale.md and scale.png for the sizes measured so far."""
+  sizes = sorted(results)
+  fit = _line(sizes, [results[r]["wall_seconds"] for r in sizes]) if len(sizes) > 1 else None
+  base = results[sizes[0]]
+  lines = ["| rows | wall time (s) | vs smallest | " + " | ".join(_DATA_BOUND)
+           + " | peak RSS (GiB) | vs smallest | student AUC |",
+           "|---" * (6 + len(_DATA_BOUND)) + "|"]
+  for r in sizes:
+    m = results[r]
+    lines.append(
+        f"| {r:,} | {m['wall_seconds']:.0f} | {m['wall_seconds'] / base['wall_seconds']:.2f}x | "
+        + " | ".join(str(m["components_seconds"].get(c, "")) for c in _DATA_BOUND)
+        + f" | {m['peak_rss_bytes'] / 2**30:.2f} | "
+        f"{m['peak_rss_bytes'] / base['peak_rss_bytes']:.2f}x | {m['student_auc']:.4f} |")
+  if fit:
+    lines += ["", f"Least-squares line: wall time = {fit[0]:.0f} s + "
+              f"{fit[1] * 1e6:.0f} s per million rows (R^2 = {fit[2]:.3f})."]
+  _common.save(out, "scale", {
+      "results": {str(r): results[r] for r in sizes},
+      "line": None if not fit else {"intercept_seconds": fit[0],
+                                    "seconds_per_row": fit[1], "r2": fit[2]}}, lines)
+  _plot(os.path.join(out, "scale.png"), sizes, results)
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   embedded = len(raw_data.read_rows(n=10**9))
@@ -112,7 +138,13 @@ def main(argv=None) -> int:
                       help=f"sizes; {embedded} (the embedded CSV's rows) uses it as is")
   parser.add_argument("--out", default=os.path.join("bench", "results"))
   parser.add_argument("--work", default=os.path.join("bench", "work", "scale"))
+  parser.add_argument("--report-only", action="store_true",
+                      help="measure nothing: rewrite the table and plot from scale.json")
   args = parser.parse_args(argv)
+  if args.report_only:
+    with open(os.path.join(args.out, "scale.json"), encoding="utf-8") as f:
+      _report(args.out, {int(k): v for k, v in json.load(f)["results"].items()})
+    return 0
   tfx_distill = os.path.join(os.path.dirname(sys.executable), "tfx-distill")
   results = {}
   for rows in sorted(args.rows):
@@ -139,28 +171,8 @@ def main(argv=None) -> int:
     print(f"  {rows:,} rows: {measured['wall_seconds']:.0f} s, peak RSS "
           f"{measured['peak_rss_bytes'] / 2**30:.2f} GiB", file=sys.stderr)
     shutil.rmtree(os.path.join(work, "data"), ignore_errors=True)
+    _report(args.out, results)  # after every size: a long run keeps what it measured
 
-  sizes = sorted(results)
-  fit = _line(sizes, [results[r]["wall_seconds"] for r in sizes]) if len(sizes) > 1 else None
-  base = results[sizes[0]]
-  lines = ["| rows | wall time (s) | vs smallest | " + " | ".join(_DATA_BOUND)
-           + " | peak RSS (GiB) | vs smallest | student AUC |",
-           "|---" * (7 + len(_DATA_BOUND)) + "|"]
-  for r in sizes:
-    m = results[r]
-    lines.append(
-        f"| {r:,} | {m['wall_seconds']:.0f} | {m['wall_seconds'] / base['wall_seconds']:.2f}x | "
-        + " | ".join(str(m["components_seconds"].get(c, "")) for c in _DATA_BOUND)
-        + f" | {m['peak_rss_bytes'] / 2**30:.2f} | "
-        f"{m['peak_rss_bytes'] / base['peak_rss_bytes']:.2f}x | {m['student_auc']:.4f} |")
-  if fit:
-    lines += ["", f"Least-squares line: wall time = {fit[0]:.0f} s + "
-              f"{fit[1] * 1e6:.0f} s per million rows (R^2 = {fit[2]:.3f})."]
-  _common.save(args.out, "scale", {
-      "results": {str(r): results[r] for r in sizes},
-      "line": None if not fit else {"intercept_seconds": fit[0],
-                                    "seconds_per_row": fit[1], "r2": fit[2]}}, lines)
-  _plot(os.path.join(args.out, "scale.png"), sizes, results)
   return 0
 
 
