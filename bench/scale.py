@@ -9,7 +9,8 @@ Beam worker, no cache) in a fresh pipeline root, in a subprocess, and samples
 the resident memory of that process and all its children (TFX's pip
 installs) every 0.2 s. Training steps are fixed, so only the data-bound
 components (ExampleGen, StatisticsGen, Transform, Evaluator) should grow with
-the rows. Reports wall time, the per-component times from MLMD, peak RSS, a
+the rows. Reports wall time, the per-component times from MLMD, peak RSS
+(overall and while each component ran, from MLMD's execution times), a
 least-squares line time = a + b * rows, and writes scale.json, scale.md and
 scale.png, after every size.
 """
@@ -45,9 +46,10 @@ def _tree_rss(process: psutil.Process) -> int:
   return total
 
 
-def run_measured(command: List[str], log_path: str) -> Dict[str, float]:
-  """Runs `command`; returns its wall seconds and peak RSS of its process tree."""
-  peak = [0]
+def run_measured(command: List[str], log_path: str) -> Dict[str, object]:
+  """Runs `command`; returns its wall seconds, the peak RSS of its process
+  tree, and the (epoch seconds, RSS bytes) samples."""
+  samples = []
   with open(log_path, "w", encoding="utf-8") as log:
     start = time.monotonic()
     child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
@@ -57,7 +59,7 @@ def run_measured(command: List[str], log_path: str) -> Dict[str, float]:
     def sample():
       while not done.is_set():
         try:
-          peak[0] = max(peak[0], _tree_rss(process))
+          samples.append((time.time(), _tree_rss(process)))
         except psutil.Error:
           pass
         done.wait(0.2)
@@ -70,7 +72,21 @@ def run_measured(command: List[str], log_path: str) -> Dict[str, float]:
     sampler.join()
   if code != 0:
     raise SystemExit(f"{' '.join(command)} failed (exit {code}); see {log_path}")
-  return {"wall_seconds": seconds, "peak_rss_bytes": peak[0]}
+  return {"wall_seconds": seconds,
+          "peak_rss_bytes": max((rss for _, rss in samples), default=0),
+          "samples": samples}
+
+
+def _component_peaks(store, summary, samples) -> Dict[str, int]:
+  """Peak RSS while each component's execution ran (MLMD's start and end)."""
+  executions = {e.id: e for e in store.get_executions_by_id(
+      [c.execution_id for c in summary.components])}
+  peaks = {}
+  for c in summary.components:
+    e = executions[c.execution_id]
+    start, end = e.create_time_since_epoch / 1e3, e.last_update_time_since_epoch / 1e3
+    peaks[c.node_id] = max((rss for t, rss in samples if start <= t <= end), default=0)
+  return peaks
 
 
 def _line(xs: List[float], ys: List[float]):
@@ -120,6 +136,13 @@ def _report(out: str, results: Dict[int, dict]) -> None:
         + " | ".join(str(m["components_seconds"].get(c, "")) for c in _DATA_BOUND)
         + f" | {m['peak_rss_bytes'] / 2**30:.2f} | "
         f"{m['peak_rss_bytes'] / base['peak_rss_bytes']:.2f}x | {m['student_auc']:.4f} |")
+  if all("components_peak_rss_bytes" in results[r] for r in sizes):
+    lines += ["", "Peak RSS while each data-bound component ran (GiB):", "",
+              "| rows | " + " | ".join(_DATA_BOUND) + " |",
+              "|---" * (1 + len(_DATA_BOUND)) + "|"]
+    lines += [f"| {r:,} | " + " | ".join(
+        f"{results[r]['components_peak_rss_bytes'].get(c, 0) / 2**30:.2f}"
+        for c in _DATA_BOUND) + " |" for r in sizes]
   if fit:
     lines += ["", f"Least-squares line: wall time = {fit[0]:.0f} s + "
               f"{fit[1] * 1e6:.0f} s per million rows (R^2 = {fit[2]:.3f})."]
@@ -162,9 +185,12 @@ def main(argv=None) -> int:
          "--pipeline-name", NAME, "--serving-dir", os.path.join(work, "serving"),
          "--no-cache"],
         os.path.join(work, "run.log"))
-    summary = report.summarize(os.path.join(root, "metadata.sqlite"), NAME)
+    metadata = os.path.join(root, "metadata.sqlite")
+    summary = report.summarize(metadata, NAME)
     measured["components_seconds"] = {c.node_id: round(c.seconds, 1)
                                       for c in summary.components}
+    measured["components_peak_rss_bytes"] = _component_peaks(
+        report.open_store(metadata), summary, measured.pop("samples"))
     measured["student_auc"] = summary.student.auc
     measured["teacher_auc"] = summary.teacher.auc
     results[rows] = measured
