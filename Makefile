@@ -21,11 +21,12 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks (not tests): write bench/results/*.json, *.md and *.png.
-# quality.py first: serving.py and throughput.py read its pipeline run.
+# quality.py first: serving, throughput and distiller_profile read its pipeline run.
 bench: $(STAMP)
 	$(PY) bench/quality.py
 	$(PY) bench/serving.py
 	$(PY) bench/throughput.py
+	$(PY) bench/distiller_profile.py
 	$(PY) bench/pipeline.py
 	$(PY) bench/scale.py
 
