@@ -61,7 +61,6 @@ class Distillation:
     self._compile()
 
   def _compile(self):
-    self.train_step = tf.function(self._train_step, autograph=False)
     self.train_steps = tf.function(self._train_steps, autograph=False)
     self.eval_step = tf.function(self._eval_step, autograph=False)
 
