@@ -32,7 +32,7 @@ from distill_components.distiller import teacher as teacher_lib
 from distill_components.distiller import teacher_cache
 from distill_components.distiller import training
 from distill_components.distiller import spec as spec_lib
-from distill_pipelines import configs
+from distill_pipelines.taxi import config as configs
 from distill_pipelines import report
 
 # Stage -> (owner, attribute) of the function that does it; the executor

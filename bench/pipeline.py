@@ -30,6 +30,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 from distill_pipelines import cli  # pylint: disable=g-import-not-at-top
 from distill_pipelines import report  # pylint: disable=g-import-not-at-top
+from distill_pipelines.taxi import config as configs  # pylint: disable=g-import-not-at-top
 
 BEAM_ARGS = ["--direct_num_workers=1"]
 STEPS = 1000
@@ -41,7 +42,7 @@ def _stock(root: str) -> float:
   examples_dir = os.path.dirname(stock.__file__)
   definition = stock._create_pipeline(  # pylint: disable=protected-access
       pipeline_name="stock-taxi", pipeline_root=root,
-      data_root=cli.embedded_data_root(),
+      data_root=configs.embedded_data_root(),
       module_file=os.path.join(examples_dir, "taxi_utils_native_keras.py"),
       serving_model_dir=os.path.join(root, "serving_model"),
       metadata_path=os.path.join(root, "metadata.sqlite"),

@@ -41,12 +41,11 @@ from tfx_bsl.tfxio import dataset_options
 
 import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 from distill_components.distiller import export
-from distill_components.distiller import losses
 from distill_components.distiller import teacher as teacher_lib
 from distill_components.distiller import teacher_cache
 from distill_components.distiller import training
 from distill_pipelines import cli
-from distill_pipelines import configs
+from distill_pipelines.taxi import config as configs
 from distill_pipelines import report
 from distill_pipelines.taxi import student as student_module
 from distill_pipelines.taxi import teacher as teacher_module
@@ -137,7 +136,7 @@ class Sweep:
     tf.keras.utils.set_random_seed(seed)
     student = student_module.build_student(self.fn_args)
     training.Distillation(
-        student, teacher_cache.from_batch, task=losses.Task.CLASSIFICATION,
+        student, teacher_cache.from_batch, task="binary",
         alpha=alpha, temperature=temperature,
         optimizer=tf.keras.optimizers.Adam(LEARNING_RATE),
     ).fit(train_data, configs.DISTILL_TRAIN_STEPS)

@@ -28,8 +28,8 @@ import psutil
 
 import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 import taxi_synth  # pylint: disable=g-bad-import-order  # bench/taxi_synth.py
-from distill_pipelines import cli
 from distill_pipelines import report
+from distill_pipelines.taxi import config as configs
 from distill_pipelines.taxi import raw_data
 
 NAME = "scale"
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     if rows == embedded:
-      data_root = cli.embedded_data_root()
+      data_root = configs.embedded_data_root()
     else:
       data_root = os.path.join(work, "data")
       taxi_synth.generate(rows, data_root)
@@ -191,8 +191,8 @@ def main(argv=None) -> int:
                                       for c in summary.components}
     measured["components_peak_rss_bytes"] = _component_peaks(
         report.open_store(metadata), summary, measured.pop("samples"))
-    measured["student_auc"] = summary.student.auc
-    measured["teacher_auc"] = summary.teacher.auc
+    measured["student_auc"] = summary.student.metrics.get("auc")
+    measured["teacher_auc"] = summary.teacher.metrics.get("auc")
     results[rows] = measured
     print(f"  {rows:,} rows: {measured['wall_seconds']:.0f} s, peak RSS "
           f"{measured['peak_rss_bytes'] / 2**30:.2f} GiB", file=sys.stderr)

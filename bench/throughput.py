@@ -38,11 +38,10 @@ from tfx_bsl.tfxio import dataset_options
 
 import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 from distill_components.distiller import export
-from distill_components.distiller import losses
 from distill_components.distiller import teacher as teacher_lib
 from distill_components.distiller import teacher_cache
 from distill_components.distiller import training
-from distill_pipelines import configs
+from distill_pipelines.taxi import config as configs
 from distill_pipelines import report
 from distill_pipelines.taxi import student as student_module
 
@@ -94,7 +93,7 @@ def main(argv=None) -> int:
   def distiller(teacher_fn, dataset=data):
     loop = training.Distillation(
         student_module.build_student(fn_args), teacher_fn,
-        task=losses.Task.CLASSIFICATION, alpha=configs.ALPHA,
+        task="binary", alpha=configs.ALPHA,
         temperature=configs.TEMPERATURE, optimizer=tf.keras.optimizers.Adam(1e-3))
     return lambda steps: loop.fit(dataset, steps)
 

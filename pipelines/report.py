@@ -17,6 +17,10 @@ from typing import Dict, List, Optional, TextIO
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from distill_components.distiller.tasks import Task
+from distill_pipelines import names
+from distill_pipelines.metrics import TASK_METRICS
+
 _State = metadata_store_pb2.Execution.State
 _STATE_NAMES = {
     _State.NEW: "new", _State.RUNNING: "running", _State.COMPLETE: "complete",
@@ -35,8 +39,8 @@ class ComponentRun:
 @dataclasses.dataclass
 class ModelSide:
   """One model's figures: from the Evaluator, and from the Distiller's record."""
-  auc: Optional[float] = None
-  accuracy: Optional[float] = None
+  # TFMA metric name -> value on the overall slice (the task's metrics).
+  metrics: Dict[str, float] = dataclasses.field(default_factory=dict)
   params: Optional[int] = None
   saved_model_bytes: Optional[int] = None
 
@@ -48,10 +52,10 @@ class RunSummary:
   components: List[ComponentRun]
   teacher: ModelSide
   student: ModelSide
+  task: Optional[Task] = None
   agreement: Optional[float] = None
   blessed: Optional[bool] = None
   pushed_to: Optional[str] = None
-  student_uri: Optional[str] = None
 
   @property
   def failed(self) -> List[str]:
@@ -133,38 +137,38 @@ def _evaluator_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
   return metrics
 
 
-def summarize(sqlite_path: str, pipeline_name: str, *,
-              distiller: str = "Distiller", evaluator: str = "Evaluator",
-              pusher: str = "Pusher", student_name: str = "student",
-              teacher_name: str = "teacher") -> RunSummary:
-  """The newest run of `pipeline_name`: components, and teacher vs student."""
+def summarize(sqlite_path: str, pipeline_name: str,
+              task: Optional[Task] = None) -> RunSummary:
+  """The newest run of `pipeline_name`: components, and teacher vs student.
+
+  `task` picks the metrics read back; unset, the Distiller's record says it.
+  """
   store = open_store(sqlite_path)
   runs = component_runs(store, pipeline_name)
   by_node = {c.node_id: c for c in runs}
   run = _latest_run_context(store, pipeline_name)
   summary = RunSummary(pipeline_name, run.name if run else "", runs,
-                       ModelSide(), ModelSide())
+                       ModelSide(), ModelSide(), task=task)
   ok = ("complete", "cached")
-  if distiller in by_node and by_node[distiller].state in ok:
-    model = _outputs(store, by_node[distiller].execution_id).get("model")
-    summary.student_uri = model.uri if model else None
+  if names.DISTILLER in by_node and by_node[names.DISTILLER].state in ok:
+    model = _outputs(store, by_node[names.DISTILLER].execution_id).get("model")
     summary.teacher.params = _custom(model, "teacher_params")
     summary.student.params = _custom(model, "student_params")
     summary.teacher.saved_model_bytes = _custom(model, "teacher_saved_model_bytes")
     summary.student.saved_model_bytes = _custom(model, "student_saved_model_bytes")
     summary.agreement = _custom(model, "eval_agreement")
-  if evaluator in by_node and by_node[evaluator].state in ok:
-    outputs = _outputs(store, by_node[evaluator].execution_id)
+    if summary.task is None and _custom(model, "task"):
+      summary.task = Task.parse(_custom(model, "task"))
+  if names.EVALUATOR in by_node and by_node[names.EVALUATOR].state in ok:
+    outputs = _outputs(store, by_node[names.EVALUATOR].execution_id)
     blessed = _custom(outputs.get("blessing"), "blessed")
     summary.blessed = None if blessed is None else bool(blessed)
     if outputs.get("evaluation") is not None:
       metrics = _evaluator_metrics(outputs["evaluation"].uri)
-      for name, side in ((teacher_name, summary.teacher),
-                         (student_name, summary.student)):
-        side.auc = metrics.get(name, {}).get("auc")
-        side.accuracy = metrics.get(name, {}).get("binary_accuracy")
-  if pusher in by_node and by_node[pusher].state in ok:
-    pushed = _outputs(store, by_node[pusher].execution_id).get("pushed_model")
+      summary.teacher.metrics = metrics.get(names.TEACHER, {})
+      summary.student.metrics = metrics.get(names.STUDENT, {})
+  if names.PUSHER in by_node and by_node[names.PUSHER].state in ok:
+    pushed = _outputs(store, by_node[names.PUSHER].execution_id).get("pushed_model")
     if _custom(pushed, "pushed"):
       summary.pushed_to = _custom(pushed, "pushed_destination")
   return summary
@@ -189,16 +193,21 @@ def render(summary: RunSummary) -> str:
   lines.append(f"{'total':<30}{sum(c.seconds for c in summary.components):>9.1f}")
   t, s = summary.teacher, summary.student
   mb = lambda b: None if b is None else b / 1e6
+  task = summary.task.value if summary.task else "-"
+  lines += ["", f"{'task: ' + task:<18}{'teacher':>12}{'student':>12}"]
+  for metric in TASK_METRICS.get(summary.task, ()):
+    lines.append(f"{metric.title:<18}{_fmt(t.metrics.get(metric.name), '.4f'):>12}"
+                 f"{_fmt(s.metrics.get(metric.name), '.4f'):>12}")
   lines += [
-      "", f"{'':<18}{'teacher':>12}{'student':>12}",
-      f"{'AUC':<18}{_fmt(t.auc, '.4f'):>12}{_fmt(s.auc, '.4f'):>12}",
-      f"{'accuracy':<18}{_fmt(t.accuracy, '.4f'):>12}{_fmt(s.accuracy, '.4f'):>12}",
       f"{'parameters':<18}{_fmt(t.params, ',d'):>12}{_fmt(s.params, ',d'):>12}"
       f"  {_ratio(t.params, s.params, 'fewer')}",
       f"{'SavedModel (MB)':<18}{_fmt(mb(t.saved_model_bytes), '.2f'):>12}"
       f"{_fmt(mb(s.saved_model_bytes), '.2f'):>12}"
       f"  {_ratio(t.saved_model_bytes, s.saved_model_bytes, 'smaller')}",
-      f"{'agreement':<18}{_fmt(summary.agreement, '.4f'):>24}",
+  ]
+  if summary.agreement is not None:  # classification: same predicted class
+    lines.append(f"{'agreement':<18}{_fmt(summary.agreement, '.4f'):>24}")
+  lines += [
       "",
       "blessed: " + {True: "yes", False: "no", None: "-"}[summary.blessed],
       "pushed:  " + (summary.pushed_to or "nothing (the student was not blessed)"

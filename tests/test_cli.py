@@ -25,16 +25,103 @@ def test_missing_directory(tmp_path, capsys):
   assert code == 2 and "is not a directory" in err
 
 
-def test_csv_without_label_source_columns(tmp_path, capsys):
+def test_taxi_shaped_csv_needed_without_label(tmp_path, capsys):
   (tmp_path / "data.csv").write_text("fare,trip_miles\n1.0,2.0\n")
   code, err = _run(["--data-root", str(tmp_path)], capsys)
   assert code == 2
   assert "no column 'tips'" in err and "['fare', 'trip_miles']" in err
+  assert "name the label column with --label" in err
 
 
 def test_missing_student_module(tmp_path, capsys):
-  code, err = _run(["--student-module", str(tmp_path / "student.py")], capsys)
-  assert code == 2 and "student.py" in err and "does not exist" in err
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["run", "--student-module", str(tmp_path / "student.py")])
+  assert exit_info.value.code == 2
+  err = capsys.readouterr().err
+  assert "student.py" in err and "does not exist" in err
+
+
+def _table(tmp_path, header, rows):
+  (tmp_path / "data.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
+  return str(tmp_path)
+
+
+@pytest.mark.parametrize("header, rows, flags, message", [
+    ("a,b", ["1,2", "3,4"], ["--label", "y"], "has no column 'y' (the --label column)"),
+    ("a,y", ["1,x", "2,x", "3,x"], ["--label", "y"], "has one value (x)"),
+    ("a,y", ["1,p", "2,q", "3,r"], ["--label", "y", "--task", "regression"],
+     "a regression label must be numeric"),
+    ("a,y", [f"{i},{i % 5}" for i in range(10)], ["--label", "y", "--task", "binary"],
+     "--task binary, but the label column 'y' has 5 values (0, 1, 2, 3, 4)"),
+    ("a,y", ["1,0.5", "2,1.5"], ["--label", "y", "--task", "multiclass"],
+     "fractional numbers: that is a regression label"),
+    ("a,y", ["1,1", "2,", "3,0"], ["--label", "y"], "is empty in 1 of 3 rows"),
+    ("a,y", ["1,1", "2,0"], ["--label", "y", "--label-key", "y_xf", "--task", "binary"],
+     "label_key 'y_xf' differs from label 'y'"),
+    ("a,y", ["1,1", "2,0"], ["--label", "y", "--gate-metric", "mean_squared_error"],
+     "cannot gate the binary task"),
+])
+def test_bad_label_or_task_exits_2_before_any_component(tmp_path, capsys, header, rows,
+                                                        flags, message):
+  root = tmp_path / "root"
+  code, err = _run(["--data-root", _table(tmp_path, header, rows),
+                    "--pipeline-root", str(root), *flags], capsys)
+  assert code == 2, err
+  assert message in err
+  assert not root.exists()  # nothing created, nothing ran
+
+
+def test_label_key_from_a_module_needs_the_task(tmp_path, capsys):
+  module = tmp_path / "prep.py"
+  module.write_text("def preprocessing_fn(inputs):\n  return inputs\n")
+  code, err = _run(["--data-root", _table(tmp_path, "a,y", ["1,2.5", "2,0.1"]),
+                    "--label", "y", "--label-key", "big", "--preprocessing-module",
+                    str(module)], capsys)
+  assert code == 2 and "--task is needed" in err
+
+
+@pytest.mark.parametrize("flag, source, function", [
+    ("--student-module", "def build(fn_args):\n  pass\n", "build_student"),
+    ("--teacher-module", "import os\n", "run_fn"),
+    ("--preprocessing-module", "x = (\n", "cannot be read as Python"),
+])
+def test_module_without_its_function(tmp_path, capsys, flag, source, function):
+  module = tmp_path / "module.py"
+  module.write_text(source)
+  code, err = _run(["--data-root", _table(tmp_path, "a,y", ["1,0", "2,1"]),
+                    "--label", "y", flag, str(module)], capsys)
+  assert code == 2 and function in err and "module.py" in err
+
+
+def test_settings_from_args_infers_the_task_and_classes(tmp_path):
+  data = _table(tmp_path, "a,colour", ["1,red", "2,blue", "3,green", "4,red"])
+  args = cli.build_parser().parse_args(
+      ["run", "--data-root", data, "--label", "colour", "--pipeline-root",
+       str(tmp_path / "r")])
+  said = []
+  settings = cli.settings_from_args(args, say=said.append)
+  assert settings.task.value == "multiclass"
+  assert settings.label_values == ["blue", "green", "red"]
+  assert settings.pipeline_name == "distillation" and settings.preprocessing is None
+  assert said == ["Task:     multiclass (inferred: 'colour' holds 3 text values; "
+                  "--task overrides)"]
+
+
+def test_existing_bare_savedmodel_is_linked_as_a_model_artifact(tmp_path):
+  teacher = tmp_path / "teacher"
+  teacher.mkdir()
+  (teacher / "saved_model.pb").write_bytes(b"")
+  data = _table(tmp_path, "a,y", ["1,0", "2,1"])
+  args = cli.build_parser().parse_args(
+      ["run", "--data-root", data, "--label", "y", "--pipeline-root",
+       str(tmp_path / "r"), "--teacher-model", str(teacher)])
+  settings = cli.settings_from_args(args, say=lambda _: None)
+  assert os.path.realpath(os.path.join(settings.teacher_model, "Format-Serving")) == str(teacher)
+  assert cli.settings_from_args(args, say=lambda _: None) == settings  # idempotent
+  with pytest.raises(cli.InputError, match="holds no SavedModel"):
+    cli.settings_from_args(cli.build_parser().parse_args(
+        ["run", "--data-root", data, "--label", "y", "--teacher-model", str(tmp_path)]),
+        say=lambda _: None)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -87,6 +174,19 @@ def test_input_pattern_files_are_checked_for_label_columns(tmp_path, capsys):
   code, err = _run(["--data-root", str(tmp_path), "--input-pattern",
                     "span-{SPAN}/*.csv"], capsys)
   assert code == 2 and "span-3" in err and "no column 'tips'" in err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("no-cache: 'false'\n", "no-cache: expected true or false, got 'false' (str)"),
+    ("train-steps: [1, 2]\n", "train-steps: expected one value, got [1, 2]"),
+    ("task: ranking\n", "task: expected one of ['binary', 'multiclass', 'regression']"),
+    ("alpha: yes\n", "alpha: expected one value, got True"),
+])
+def test_config_file_is_typed_for_run(tmp_path, capsys, text, message):
+  config = tmp_path / "run.yaml"
+  config.write_text(text)
+  assert cli.main(["run", "--config", str(config)]) == 2
+  assert message in capsys.readouterr().err
 
 
 def test_config_file_settings_are_named_like_flags(tmp_path):

@@ -7,7 +7,7 @@ from tfx.types import Channel
 from tfx.types import standard_artifacts
 
 from distill_components.distiller.component import Distiller
-from distill_pipelines import configs
+from distill_pipelines.taxi import config as configs
 from distill_pipelines import pipeline
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
@@ -35,7 +35,8 @@ def test_outputs_and_parameters():
   props = distiller.exec_properties
   assert props["alpha"] == 1.0 and props["temperature"] == 4.0
   assert props["raw_label_keys"] == '["tips"]'
-  assert props["task"] == "classification"
+  assert props["task"] is None  # binary or multiclass, by the teacher's width
+  assert _distiller(task="Multiclass").exec_properties["task"] == "multiclass"
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -43,7 +44,9 @@ def test_outputs_and_parameters():
     ({"alpha": 1.5}, r"alpha .* \[0, 1\]; got 1.5"),
     ({"temperature": 0.0}, r"temperature must be > 0; got 0.0"),
     ({"temperature": -2.0}, r"temperature must be > 0; got -2.0"),
-    ({"task": "ranking"}, r"task must be one of \['classification', 'regression'\]"),
+    ({"task": "ranking"},
+     r"task must be one of \['binary', 'multiclass', 'regression'\]; got 'ranking'"),
+    ({"teacher_outputs": "logit"}, r"teacher_outputs must be 'logits' or 'probabilities'"),
     ({"teacher_model": None}, r"needs the 'teacher_model' input"),
     ({"examples": None}, r"needs the 'examples' input"),
     ({"transform_graph": None}, r"needs the 'transform_graph' input"),
@@ -62,14 +65,12 @@ def test_construction_errors(overrides, message):
 
 
 def test_pipeline_wiring(tmp_path):
-  p = pipeline.create_pipeline(
+  settings = configs.settings(
       pipeline_name="wiring", pipeline_root=str(tmp_path), data_root=str(tmp_path),
-      preprocessing_module=configs.PREPROCESSING_MODULE,
-      teacher_module=configs.TEACHER_MODULE, student_module=configs.STUDENT_MODULE,
-      serving_model_dir=str(tmp_path / "serving"), label_key="big_tipper",
-      raw_label_keys=["tips"], train_steps=10, eval_steps=5,
-      distill_train_steps=20, temperature=3.0, alpha=0.7, auc_floor=0.65,
-      max_auc_drop=0.02)
+      serving_dir=str(tmp_path / "serving"), train_steps=10, eval_steps=5,
+      distill_steps=20, temperature=3.0, alpha=0.7,
+      gate={"threshold": 0.65, "max_drop": 0.02})
+  p = pipeline.create_pipeline(settings)
   by_id = {c.id: c for c in p.components}
   assert list(by_id) == [
       "CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
@@ -87,11 +88,30 @@ def test_pipeline_wiring(tmp_path):
   assert source("Evaluator", "examples") == ("CsvExampleGen", "examples")
   assert source("Pusher", "model") == ("Distiller", "model")
   assert source("Pusher", "model_blessing") == ("Evaluator", "blessing")
-  assert by_id["Distiller"].exec_properties["alpha"] == 0.7
+  distiller = by_id["Distiller"].exec_properties
+  assert distiller["alpha"] == 0.7 and distiller["task"] == "binary"
+  assert distiller["build_student"] == configs.BUILD_STUDENT
+  assert by_id["Trainer"].exec_properties["run_fn"] == configs.TEACHER_RUN_FN
+  assert by_id["Transform"].exec_properties["preprocessing_fn"] == configs.PREPROCESSING_FN
 
-  config = pipeline.eval_config("big_tipper", auc_floor=0.65, max_auc_drop=0.02)
-  specs = {s.name: s.is_baseline for s in config.model_specs}
-  assert specs == {"student": False, "teacher": True}
-  auc = next(m for m in config.metrics_specs[0].metrics if m.class_name == "AUC")
-  assert auc.threshold.value_threshold.lower_bound.value == 0.65
-  assert auc.threshold.change_threshold.absolute.value == -0.02
+  config = by_id["Evaluator"].exec_properties["eval_config"]
+  assert '"lower_bound": {\n' not in config  # JSON of the proto, checked below
+  import json  # pylint: disable=g-import-not-at-top
+  specs = json.loads(config)
+  assert {m["name"]: m.get("is_baseline", False) for m in specs["model_specs"]} == {
+      "student": False, "teacher": True}
+  [auc] = [m for m in specs["metrics_specs"][0]["metrics"] if m["class_name"] == "AUC"]
+  assert auc["threshold"]["value_threshold"]["lower_bound"] == 0.65
+  assert auc["threshold"]["change_threshold"]["absolute"] == -0.02
+
+
+def test_existing_teacher_is_imported_and_is_the_baseline(tmp_path):
+  settings = configs.settings(pipeline_root=str(tmp_path), data_root=str(tmp_path),
+                              teacher=None, teacher_model=str(tmp_path / "teacher"))
+  by_id = {c.id: c for c in pipeline.create_pipeline(settings).components}
+  assert "Trainer" not in by_id and "TeacherImporter" in by_id
+  for component, key in (("Distiller", "teacher_model"), ("Evaluator", "baseline_model")):
+    channel = by_id[component].inputs[key]
+    assert (channel.producer_component_id, channel.output_key) == ("TeacherImporter", "result")
+  importer = by_id["TeacherImporter"]
+  assert importer.exec_properties["artifact_uri"] == str(tmp_path / "teacher")

@@ -17,7 +17,8 @@ from distill_components.distiller import losses
 from distill_components.distiller import teacher as teacher_lib
 from distill_components.distiller import teacher_cache
 from distill_components.distiller import training
-from distill_pipelines import configs
+from distill_components.distiller.tasks import LabelError, Task
+from distill_pipelines.taxi import config as configs
 from distill_pipelines.taxi import features
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
@@ -39,10 +40,10 @@ def _run(taxi_transform, teacher_uri, out_dir, **overrides):
       "raw_label_keys": json.dumps(list(features.RAW_LABEL_KEYS)),
       "temperature": 2.0,
       "alpha": 0.9,
-      "task": "classification",
+      "task": None,  # binary, from the teacher's one output
       "batch_size": 64,
       "learning_rate": 0.01,
-      "teacher_signature": "transformed_logits",
+      "teacher_signature": None,
       "custom_config": "null",
   }
   exec_properties.update(overrides)
@@ -99,8 +100,9 @@ def test_missing_label_fails_before_training(taxi_transform, teacher_model, tmp_
   assert _nothing_exported(str(tmp_path))
 
 
-def test_teacher_without_contract_is_refused(taxi_transform, tmp_path):
-  """A SavedModel with only serving_default: the error lists what it found."""
+def test_teacher_that_fits_no_path_is_refused(taxi_transform, tmp_path):
+  """Not Keras, no signature on transformed features: the error lists what it
+  found and how to fix it, and nothing is published."""
   module = tf.Module()
   module.f = tf.function(lambda x: {"outputs": x},
                          input_signature=[tf.TensorSpec([None], tf.float32)])
@@ -108,8 +110,86 @@ def test_teacher_without_contract_is_refused(taxi_transform, tmp_path):
   tf.saved_model.save(module, path_utils.serving_model_dir(uri),
                       signatures={"serving_default": module.f})
   with pytest.raises(teacher_lib.TeacherContractError,
-                     match=r"no signature 'transformed_logits'.*\['serving_default'\]"):
+                     match=r"no signature 'transformed_logits' \(its signatures and "
+                     r"their inputs: \{'serving_default': \['x'\]\}\) and is not a Keras "
+                     r"model.*teacher_signature"):
     _run(taxi_transform, uri, str(tmp_path / "out"))
+  assert _nothing_exported(str(tmp_path / "out"))
+
+
+def _keras_teacher(taxi_transform, uri, inputs, head, units=1, steps=30):
+  """A teacher the way TFX's own Keras examples write one: compiled, fitted on
+  the transformed data, saved with `tf.saved_model.save` and serving
+  signatures that parse raw examples. Nothing of this project's export."""
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
+  tft_output = tft.TFTransformOutput(taxi_transform["transform_dir"])
+  keras_inputs = [tf.keras.layers.Input(shape=(1,), name=n) for n in inputs]
+  x = tf.keras.layers.Dense(16, activation="relu")(
+      tf.keras.layers.concatenate(keras_inputs))
+  model = tf.keras.Model(keras_inputs, tf.keras.layers.Dense(units, activation=head)(x))
+  model.compile("adam", "binary_crossentropy")
+  data = tfxio.TFExampleRecord(
+      os.path.join(taxi_transform["examples_dir"], "Split-train", "*"),
+      schema=tft_output.transformed_metadata.schema).TensorFlowDataset(
+          tfxio.TensorFlowDatasetOptions(batch_size=64, label_key=features.LABEL_KEY))
+  model.fit(data.map(lambda f, y: ({n: tf.cast(f[n], tf.float32) for n in inputs},
+                                   tf.cast(y, tf.float32))),
+            steps_per_epoch=steps, verbose=0)
+  model.tft_layer = tft_output.transform_features_layer()
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+  def serve(serialized):
+    spec = tft_output.raw_feature_spec()
+    spec.pop("tips")
+    transformed = model.tft_layer(tf.io.parse_example(serialized, spec))
+    return {"outputs": model({n: tf.cast(transformed[n], tf.float32) for n in inputs})}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+  def transform_features(serialized):
+    return model.tft_layer(tf.io.parse_example(serialized, tft_output.raw_feature_spec()))
+
+  tf.saved_model.save(model, path_utils.serving_model_dir(uri), signatures={
+      "serving_default": serve, "transform_features": transform_features})
+  return model
+
+
+def test_teacher_from_a_standard_tfx_module_ending_in_a_sigmoid(taxi_transform, tmp_path):
+  """Probabilities are read as probabilities: never a sigmoid applied twice."""
+  uri = str(tmp_path / "tfx_style_teacher")
+  inputs = ["trip_miles_xf", "fare_xf", "trip_seconds_xf"]
+  keras_teacher = _keras_teacher(taxi_transform, uri, inputs, "sigmoid", steps=60)
+  model = _run(taxi_transform, uri, str(tmp_path / "out"))
+  props = model.mlmd_artifact.custom_properties
+  assert "probabilities" in props["teacher_source"].string_value
+  assert props["task"].string_value == "binary"
+  assert props["eval_agreement"].double_value > 0.8
+  # The teacher's logits are the log-odds of what it serves.
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  spec = export.model_input_spec(tft.TFTransformOutput(taxi_transform["transform_dir"]),
+                                 features.LABEL_KEY)
+  teacher = teacher_lib.Teacher(path_utils.serving_model_dir(uri), spec, task=Task.BINARY)
+  batch = {n: tf.constant([[0.5], [-1.0]]) for n in inputs}
+  probs = keras_teacher(batch).numpy()
+  np.testing.assert_allclose(tf.sigmoid(teacher.logits(batch)).numpy(), probs, rtol=1e-4)
+
+
+def test_float_label_for_a_classifier_fails_before_training(taxi_transform, tmp_path):
+  """A float label given to the default (classification) Distiller is refused."""
+  uri = str(tmp_path / "teacher")
+  _keras_teacher(taxi_transform, uri, ["trip_miles_xf"], None, steps=2)
+  with pytest.raises(LabelError, match=r"'fare_xf'.*fractional values.*regression label"):
+    _run(taxi_transform, uri, str(tmp_path / "out"), label_key="fare_xf")
+  assert _nothing_exported(str(tmp_path / "out"))
+
+
+def test_more_classes_than_the_teacher_predicts_fails(taxi_transform, tmp_path):
+  uri = str(tmp_path / "teacher")
+  _keras_teacher(taxi_transform, uri, ["trip_miles_xf"], None, steps=2)
+  with pytest.raises(LabelError, match=r"class id \d+ but the binary model predicts 2 classes"):
+    _run(taxi_transform, uri, str(tmp_path / "out"), label_key="trip_start_hour_xf")
+  with pytest.raises(teacher_lib.TeacherContractError, match="multiclass"):
+    _run(taxi_transform, uri, str(tmp_path / "out"), task="multiclass")
   assert _nothing_exported(str(tmp_path / "out"))
 
 
@@ -141,8 +221,8 @@ def test_cached_teacher_outputs_give_the_online_loss(taxi_transform, teacher_mod
   from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
   tft_output = tft.TFTransformOutput(taxi_transform["transform_dir"])
   teacher = teacher_lib.Teacher(
-      path_utils.serving_model_dir(teacher_model), "transformed_logits",
-      export.model_input_spec(tft_output, features.LABEL_KEY))
+      path_utils.serving_model_dir(teacher_model),
+      export.model_input_spec(tft_output, features.LABEL_KEY), task=Task.BINARY)
   train_files = [os.path.join(taxi_transform["examples_dir"], "Split-train", "*")]
   pattern, count = teacher_cache.write(
       teacher.logits, train_files, tft_output.transformed_feature_spec(),
@@ -160,10 +240,10 @@ def test_cached_teacher_outputs_give_the_online_loss(taxi_transform, teacher_mod
   assert teacher_cache.TEACHER_LOGITS_FEATURE not in plain
   for alpha, t in ((0.9, 2.0), (1.0, 4.0)):
     online = losses.distillation_loss(labels, teacher.logits(plain), student_logits,
-                                      task="classification", alpha=alpha, temperature=t)
+                                      task="binary", alpha=alpha, temperature=t)
     from_cache = losses.distillation_loss(
         labels, teacher_cache.from_batch(batch), student_logits,
-        task="classification", alpha=alpha, temperature=t)
+        task="binary", alpha=alpha, temperature=t)
     assert float(from_cache["loss"]) == pytest.approx(float(online["loss"]), rel=1e-5)
 
 

@@ -358,3 +358,35 @@ def test_dockerfile_builds_on_the_tfx_image_we_test_with():
   for folder in ("components", "pipelines", "kubeflow"):
     assert f"COPY {folder} ./{folder}" in text
   assert "import distill_components.distiller.executor" in text
+
+
+def test_compile_follows_the_settings_for_any_dataset(tmp_path):
+  """A remote data root cannot be read here: the task and classes come as flags,
+  and the package carries the same generic modules, task and gate as a local run."""
+  package_path = tmp_path / "mc.yaml"
+  code = cli.main(["compile", "--image", IMAGE, "--pipeline-root", "gs://b/root",
+                   "--data-root", "gs://b/data", "--label", "species",
+                   "--task", "multiclass", "--num-classes", "3",
+                   "--pipeline-name", "penguins", "--output", str(package_path)])
+  assert code == 0
+  package = compiler.load_package(str(package_path))
+  transform = package.task("Transform")
+  assert transform.input_parameters["preprocessing_fn"] == (
+      "distill_pipelines.generic.preprocessing.preprocessing_fn")
+  config = json.loads(transform.input_parameters["custom_config"])
+  assert (config["label"], config["task"], config["num_classes"]) == ("species", "multiclass", 3)
+  assert package.task("Trainer").input_parameters["run_fn"] == (
+      "distill_pipelines.generic.teacher.run_fn")
+  distiller = package.task("Distiller")
+  assert distiller.input_parameters["build_student"] == (
+      "distill_pipelines.generic.student.build_student")
+  assert distiller.input_parameters["task"] == "multiclass"
+  eval_config = json.loads(package.task("Evaluator").input_parameters["eval_config"])
+  classes = {m["class_name"] for s in eval_config["metrics_specs"] for m in s["metrics"]}
+  assert "SparseCategoricalAccuracy" in classes and "AUC" not in classes
+
+
+def test_compile_of_unreadable_data_needs_the_task(capsys):
+  assert cli.main(["compile", "--image", IMAGE, "--pipeline-root", "gs://b/r",
+                   "--data-root", "gs://b/d", "--label", "y"]) == 2
+  assert "give --task" in capsys.readouterr().err

@@ -15,9 +15,9 @@ from tfx.types import standard_component_specs as std
 from tfx.utils import json_utils
 
 from distill_components.distiller import executor
-from distill_components.distiller import export
 from distill_components.distiller import losses
 from distill_components.distiller import spec as spec_lib
+from distill_components.distiller import tasks
 
 
 def _is_runtime(value: Any) -> bool:
@@ -89,6 +89,7 @@ class Distiller(base_component.BaseComponent):
           module_file="student.py",
           label_key="big_tipper",
           raw_label_keys=["tips"],
+          task="binary",
           train_args=tfx.proto.TrainArgs(num_steps=1000),
           eval_args=tfx.proto.EvalArgs(num_steps=100),
           temperature=4.0,
@@ -100,15 +101,19 @@ class Distiller(base_component.BaseComponent):
           baseline_model=trainer.outputs["model"],     # baseline: the teacher
           eval_config=eval_config)
 
-  The teacher must have a signature (default `transformed_logits`) that takes
-  transformed features and returns `logits` or `probabilities` [batch, K];
-  `export.save_model` writes one. The executor checks the teacher, the label
-  and the student's output width before it trains, and fails with an error
-  that names what it found and what it needs.
+  The teacher is any Keras model a TFX Trainer saved, unchanged (with
+  `tf.saved_model.save(model, dir, signatures=...)` as TFX's examples do, or
+  `model.save(dir)`): the Distiller restores it and calls it on the
+  transformed features. Logits or probabilities are read from its final
+  layer (or `teacher_outputs`). A teacher may instead expose a signature
+  (`transformed_logits`) taking transformed features; see `teacher.py`. The
+  executor checks the teacher, the label values and the student's output
+  width before it trains, and fails with an error that names what it found
+  and what it needs.
 
   Outputs:
     model: the student, a `Model` artifact laid out like the Trainer's, with
-      custom properties: teacher_uri, temperature, alpha, task,
+      custom properties: teacher_uri, teacher_source, temperature, alpha, task,
       teacher_params, student_params, compression_ratio,
       teacher_saved_model_bytes, student_saved_model_bytes, eval_agreement
       (classification), eval_soft_loss, eval_hard_loss.
@@ -132,11 +137,12 @@ class Distiller(base_component.BaseComponent):
       eval_args: Optional[trainer_pb2.EvalArgs] = None,
       temperature: Union[float, data_types.RuntimeParameter] = 2.0,
       alpha: Union[float, data_types.RuntimeParameter] = 0.9,
-      task: str = losses.Task.CLASSIFICATION.value,
+      task: Optional[str] = None,
       raw_label_keys: Sequence[str] = (),
       batch_size: int = 256,
       learning_rate: float = 1e-3,
-      teacher_signature: str = export.TRANSFORMED_LOGITS_SIGNATURE,
+      teacher_signature: Optional[str] = None,
+      teacher_outputs: Optional[str] = None,
       cache_teacher_outputs: bool = False,
       custom_config: Optional[Dict[str, Any]] = None):
     """Constructs a Distiller.
@@ -163,12 +169,18 @@ class Distiller(base_component.BaseComponent):
       eval_args: `EvalArgs`; `num_steps` unset reads the whole eval split.
       temperature: softening temperature T > 0.
       alpha: weight of the soft (teacher) term, in [0, 1]; 1 = pure soft labels.
-      task: "classification" or "regression".
+      task: "binary", "multiclass" or "regression". Unset: binary or
+        multiclass, by the teacher's output width (1 or K); a label whose
+        values do not fit fails before training.
       raw_label_keys: raw columns that serving requests lack (the label's
         sources); the student's `serving_default` does not parse them.
       batch_size: examples per training step (> 0).
       learning_rate: Adam learning rate for the student (> 0).
-      teacher_signature: the teacher signature the Distiller calls.
+      teacher_signature: a teacher signature that takes transformed features
+        and returns `logits` or `probabilities`. Unset: `transformed_logits`
+        when the teacher has it, else the teacher's restored Keras model.
+      teacher_outputs: "logits" or "probabilities": what the teacher's Keras
+        model emits, needed only when its final layer does not show it.
       cache_teacher_outputs: compute the teacher's outputs once per train
         example before training (one pass over the train split, written to
         the execution's temporary directory) and reuse them every epoch,
@@ -178,8 +190,8 @@ class Distiller(base_component.BaseComponent):
     Raises:
       ValueError: for a missing teacher_model / examples / transform_graph, a
         module file that does not exist or defines no build_student, an alpha
-        outside [0, 1], a temperature <= 0, an unknown
-        task, neither or both of module_file / build_student, train_args
+        outside [0, 1], a temperature <= 0, an unknown task or
+        teacher_outputs, neither or both of module_file / build_student, train_args
         without num_steps > 0, a non-positive batch size or learning rate.
     """
     for name, channel in (("teacher_model", teacher_model), ("examples", examples),
@@ -194,12 +206,11 @@ class Distiller(base_component.BaseComponent):
       check_student_module(module_file)
     if not _is_runtime(alpha) and not _is_runtime(temperature):
       losses.check_alpha_and_temperature(alpha, temperature)
-    try:
-      task = losses.Task(task).value
-    except ValueError:
-      raise ValueError(
-          f"task must be one of {[t.value for t in losses.Task]}; got {task!r}."
-      ) from None
+    if task is not None:
+      task = tasks.Task.parse(task).value
+    if teacher_outputs not in (None, "logits", "probabilities"):
+      raise ValueError("teacher_outputs must be 'logits' or 'probabilities' (or "
+                       f"unset); got {teacher_outputs!r}.")
     train_args = train_args or trainer_pb2.TrainArgs()
     if train_args.num_steps <= 0:
       raise ValueError(
@@ -233,6 +244,7 @@ class Distiller(base_component.BaseComponent):
         batch_size=int(batch_size),
         learning_rate=float(learning_rate),
         teacher_signature=teacher_signature,
+        teacher_outputs=teacher_outputs,
         cache_teacher_outputs=int(bool(cache_teacher_outputs)),
         custom_config=json_utils.dumps(custom_config),
         model=types.Channel(type=standard_artifacts.Model),

@@ -4,8 +4,10 @@ import os
 from typing import Any, Dict, List
 
 from absl import logging
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import types
 from tfx.components.trainer import executor as trainer_executor
 from tfx.components.trainer import fn_args_utils
@@ -20,6 +22,7 @@ from tfx_bsl.tfxio import dataset_options
 from distill_components.distiller import export
 from distill_components.distiller import losses
 from distill_components.distiller import spec as spec_lib
+from distill_components.distiller import tasks
 from distill_components.distiller import teacher as teacher_lib
 from distill_components.distiller import teacher_cache
 from distill_components.distiller import training
@@ -28,6 +31,8 @@ from distill_components.distiller import training
 _STAGING_DIR = "Format-Serving.partial"
 # TensorBoard summaries every this many steps.
 _SUMMARY_EVERY_STEPS = 100
+# The label check before training reads at most this many train labels.
+_LABEL_CHECK_EXAMPLES = 1_000_000
 
 
 class LabelNotFoundError(ValueError):
@@ -45,6 +50,28 @@ def _dataset(fn_args: fn_args_utils.FnArgs, files: List[str], schema,
       schema)
 
 
+def _train_labels(fn_args: fn_args_utils.FnArgs, schema, label_key: str,
+                  limit: int = _LABEL_CHECK_EXAMPLES) -> np.ndarray:
+  """Up to `limit` labels of the train split, reading the label column only."""
+  label_only = schema_pb2.Schema()
+  label_only.feature.extend(f for f in schema.feature if f.name == label_key)
+  data = fn_args.data_accessor.tf_dataset_factory(
+      fn_args.train_files,
+      dataset_options.TensorFlowDatasetOptions(batch_size=8192, num_epochs=1,
+                                               shuffle=False),
+      label_only)
+  chunks, count = [], 0
+  for batch in data:
+    values = batch[label_key]
+    if isinstance(values, tf.SparseTensor):
+      values = values.values
+    chunks.append(values.numpy().ravel())
+    count += chunks[-1].size
+    if count >= limit:
+      break
+  return np.concatenate(chunks)[:limit] if chunks else np.array([])
+
+
 class Executor(trainer_executor.GenericExecutor):
   """Trains the student on the distillation loss and exports it.
 
@@ -57,7 +84,7 @@ class Executor(trainer_executor.GenericExecutor):
          exec_properties: Dict[str, Any]) -> None:
     self._log_startup(input_dict, output_dict, exec_properties)
     fn_args = self._GetFnArgs(input_dict, output_dict, exec_properties)
-    task = losses.Task(exec_properties[spec_lib.TASK_KEY])
+    task = exec_properties.get(spec_lib.TASK_KEY)
     alpha = float(exec_properties[spec_lib.ALPHA_KEY])
     temperature = float(exec_properties[spec_lib.TEMPERATURE_KEY])
     losses.check_alpha_and_temperature(alpha, temperature)
@@ -80,7 +107,24 @@ class Executor(trainer_executor.GenericExecutor):
     teacher_dir = path_utils.serving_model_path(
         teacher_artifact.uri, path_utils.is_old_model_artifact(teacher_artifact))
     teacher = teacher_lib.Teacher(
-        teacher_dir, exec_properties[spec_lib.TEACHER_SIGNATURE_KEY], feature_spec)
+        teacher_dir, feature_spec,
+        # Unset: classification; binary or multiclass follows from the width.
+        task=tasks.Task.parse(task or tasks.Task.BINARY),
+        signature_name=exec_properties.get(spec_lib.TEACHER_SIGNATURE_KEY) or None,
+        outputs=exec_properties.get(spec_lib.TEACHER_OUTPUTS_KEY) or None)
+    if task is None:
+      task = tasks.Task.BINARY if teacher.width == 1 else tasks.Task.MULTICLASS
+    task = tasks.Task.parse(task)
+    try:
+      task.check_width(teacher.width)
+    except ValueError as e:
+      raise teacher_lib.TeacherContractError(
+          f"The teacher ({teacher.source}) does not fit the task: {e}") from e
+    schema = tf_transform_output.transformed_metadata.schema
+    task.check_labels(
+        _train_labels(fn_args, schema, label_key), teacher.width,
+        where=f"The transformed label {label_key!r} of the train split")
+    logging.info("Teacher read through %s; task %s.", teacher.source, task.value)
 
     try:
       build_student = udf_utils.get_fn(exec_properties, spec_lib.BUILD_STUDENT_KEY)
@@ -94,7 +138,6 @@ class Executor(trainer_executor.GenericExecutor):
           f"build_student must return a tf.keras.Model; it returned "
           f"{type(student).__name__}.")
 
-    schema = tf_transform_output.transformed_metadata.schema
     train_data = _dataset(fn_args, fn_args.train_files, schema, label_key,
                           batch_size, repeat=True)
     eval_data = _dataset(fn_args, fn_args.eval_files, schema, label_key,
@@ -148,6 +191,7 @@ class Executor(trainer_executor.GenericExecutor):
     student_bytes = export.saved_model_bytes(fn_args.serving_model_dir)
     record = artifact_utils.get_single_instance(output_dict[std.MODEL_KEY])
     record.set_string_custom_property("teacher_uri", teacher_artifact.uri)
+    record.set_string_custom_property("teacher_source", teacher.source)
     record.set_string_custom_property("task", task.value)
     record.set_float_custom_property("temperature", temperature)
     record.set_float_custom_property("alpha", alpha)

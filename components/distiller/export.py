@@ -3,8 +3,9 @@
 A model saved with `save_model` has three signatures:
 
 - `serving_default`: serialized raw `tf.Example`s (key `examples`) ->
-  {'probabilities': [batch, K]} (regression: {'predictions': ...}), the
-  Transform graph inside. This is what TFMA and a serving system call.
+  {'probabilities': [batch, K]} (sigmoid of one logit, softmax of K;
+  regression: {'predictions': ...}), the Transform graph inside. This is what
+  TFMA and a serving system call.
 - `transform_features`: serialized raw `tf.Example`s -> the transformed
   features (TFMA uses it to find the transformed label).
 - `transformed_logits` (TRANSFORMED_LOGITS_SIGNATURE): transformed features,
@@ -12,7 +13,9 @@ A model saved with `save_model` has three signatures:
   teacher through it; a student exports it too, so it can teach in turn.
 
 Teacher and student saved by the same function serve identically, which is
-what makes the student a drop-in replacement.
+what makes the student a drop-in replacement. The model must emit logits:
+`save_model` refuses a classifier whose output is visibly a sigmoid or softmax
+(`outputs.head`), which serving would apply a second time.
 """
 
 import os
@@ -22,7 +25,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.dsl.io import fileio
 
-from distill_components.distiller import losses
+from distill_components.distiller import outputs
+from distill_components.distiller import tasks
 
 TRANSFORMED_LOGITS_SIGNATURE = "transformed_logits"
 LOGITS_OUTPUT = "logits"
@@ -47,21 +51,20 @@ def model_input_spec(tf_transform_output: tft.TFTransformOutput,
 def serving_signatures(model: tf.keras.Model,
                        tf_transform_output: tft.TFTransformOutput, *,
                        label_key: str, raw_label_keys: Iterable[str],
-                       task: losses.Task) -> Dict[str, Callable]:
+                       task: tasks.Task) -> Dict[str, Callable]:
   """The three signatures above for a Keras model that emits logits."""
+  task = tasks.Task.parse(task)
   # Tracked as an attribute so the Transform graph's assets are saved.
   model.tft_layer = tf_transform_output.transform_features_layer()
   raw_spec = tf_transform_output.raw_feature_spec()
   serving_spec = {k: v for k, v in raw_spec.items() if k not in set(raw_label_keys)}
-  output_name = ("predictions" if losses.Task(task) == losses.Task.REGRESSION
-                 else PROBABILITIES_OUTPUT)
   examples_spec = tf.TensorSpec([None], tf.string, name="examples")
 
   @tf.function(input_signature=[examples_spec])
   def serve(examples):
     transformed = model.tft_layer(tf.io.parse_example(examples, serving_spec))
     transformed.pop(label_key, None)
-    return {output_name: losses.probabilities(model(transformed), task)}
+    return {task.serving_output: _serving_outputs(model(transformed), task)}
 
   @tf.function(input_signature=[examples_spec])
   def transform_features(examples):
@@ -79,14 +82,35 @@ def serving_signatures(model: tf.keras.Model,
   }
 
 
+def _serving_outputs(logits: tf.Tensor, task: tasks.Task) -> tf.Tensor:
+  """What serving returns: sigmoid of one logit, softmax of K, predictions."""
+  if not task.is_classification:
+    return logits
+  return tf.sigmoid(logits) if logits.shape[-1] == 1 else tf.nn.softmax(logits)
+
+
 def save_model(model: tf.keras.Model, export_dir: str,
                tf_transform_output: tft.TFTransformOutput, *, label_key: str,
                raw_label_keys: Iterable[str],
-               task: losses.Task = losses.Task.CLASSIFICATION) -> None:
-  """Saves `model` (which emits logits) with the serving contract above."""
+               task: tasks.Task = tasks.Task.BINARY) -> None:
+  """Saves `model` (which emits logits) with the serving contract above.
+
+  Raises:
+    ValueError: for a classifier whose output is a sigmoid or softmax.
+  """
+  task = tasks.Task.parse(task)
   signatures = serving_signatures(
       model, tf_transform_output, label_key=label_key,
       raw_label_keys=raw_label_keys, task=task)
+  # Read the traced graph, not the layer configs: it also sees a final
+  # Activation layer, a Lambda or a subclassed model's call.
+  head = outputs.head(signatures[TRANSFORMED_LOGITS_SIGNATURE])
+  if task.is_classification and head.kind == outputs.PROBABILITIES:
+    raise ValueError(
+        f"save_model expects a model that emits logits, but {head} (activation "
+        f"{head.activation}): serving would apply a {head.activation} to "
+        f"probabilities. Remove the final activation and train with "
+        "`from_logits=True`.")
   tf.saved_model.save(model, export_dir, signatures=signatures)
 
 

@@ -23,15 +23,11 @@ Every loss here is a batch mean, built on Keras's own losses; this module
 imports no orchestrator so it can be tested with numbers worked out by hand.
 """
 
-import enum
-from typing import Dict
+from typing import Dict, Union
 
 import tensorflow as tf
 
-
-class Task(str, enum.Enum):
-  CLASSIFICATION = "classification"
-  REGRESSION = "regression"
+from distill_components.distiller import tasks
 
 
 def check_alpha_and_temperature(alpha: float, temperature: float) -> None:
@@ -75,7 +71,8 @@ def hard_loss(labels: tf.Tensor, student_logits: tf.Tensor) -> tf.Tensor:
 
 
 def distillation_loss(labels: tf.Tensor, teacher_outputs: tf.Tensor,
-                      student_outputs: tf.Tensor, *, task: Task, alpha: float,
+                      student_outputs: tf.Tensor, *,
+                      task: Union[tasks.Task, str], alpha: float,
                       temperature: float) -> Dict[str, tf.Tensor]:
   """Returns {'loss', 'soft_loss', 'hard_loss'}, each a scalar batch mean.
 
@@ -84,12 +81,12 @@ def distillation_loss(labels: tf.Tensor, teacher_outputs: tf.Tensor,
       regression).
     teacher_outputs: [batch, K] teacher logits (regression: predictions).
     student_outputs: [batch, K] student logits (regression: predictions).
-    task: classification or regression.
+    task: binary, multiclass or regression (binary and multiclass share the
+      classification losses; the outputs' width picks the Bernoulli form).
     alpha: weight of the soft (teacher) term, in [0, 1].
     temperature: softening temperature T > 0 (unused for regression).
   """
-  task = Task(task)
-  if task == Task.REGRESSION:
+  if not tasks.Task.parse(task).is_classification:
     mse = tf.keras.losses.MeanSquaredError()
     soft = mse(tf.cast(teacher_outputs, student_outputs.dtype), student_outputs)
     hard = mse(tf.cast(tf.reshape(labels, tf.shape(student_outputs)),
@@ -104,9 +101,9 @@ def distillation_loss(labels: tf.Tensor, teacher_outputs: tf.Tensor,
   }
 
 
-def probabilities(logits: tf.Tensor, task: Task) -> tf.Tensor:
+def probabilities(logits: tf.Tensor, task: Union[tasks.Task, str]) -> tf.Tensor:
   """What serving returns at temperature 1: sigmoid / softmax / identity."""
-  if Task(task) == Task.REGRESSION:
+  if not tasks.Task.parse(task).is_classification:
     return logits
   if logits.shape[-1] == 1:
     return tf.sigmoid(logits)

@@ -23,6 +23,7 @@ BATCH_SIZE_KEY = "batch_size"
 LEARNING_RATE_KEY = "learning_rate"
 TEACHER_SIGNATURE_KEY = "teacher_signature"
 CACHE_TEACHER_OUTPUTS_KEY = "cache_teacher_outputs"
+TEACHER_OUTPUTS_KEY = "teacher_outputs"
 
 
 class DistillerSpec(ComponentSpec):
@@ -39,10 +40,15 @@ class DistillerSpec(ComponentSpec):
       RAW_LABEL_KEYS_KEY: ExecutionParameter(type=str),
       TEMPERATURE_KEY: ExecutionParameter(type=float),
       ALPHA_KEY: ExecutionParameter(type=float),
-      TASK_KEY: ExecutionParameter(type=str),
+      # binary | multiclass | regression; unset: binary or multiclass by the
+      # teacher's output width.
+      TASK_KEY: ExecutionParameter(type=str, optional=True),
       BATCH_SIZE_KEY: ExecutionParameter(type=int),
       LEARNING_RATE_KEY: ExecutionParameter(type=float),
-      TEACHER_SIGNATURE_KEY: ExecutionParameter(type=str),
+      # Unset: `transformed_logits` if the teacher has it, else its Keras model.
+      TEACHER_SIGNATURE_KEY: ExecutionParameter(type=str, optional=True),
+      # "logits" | "probabilities", for a teacher whose head cannot be seen.
+      TEACHER_OUTPUTS_KEY: ExecutionParameter(type=str, optional=True),
       # 1: compute the teacher's outputs once per train example and reuse
       # them every epoch; 0: call the teacher on every batch.
       CACHE_TEACHER_OUTPUTS_KEY: ExecutionParameter(type=int, optional=True),

@@ -1,84 +1,274 @@
-"""How the Distiller reads a teacher, and the check that it can.
+"""How the Distiller reads a teacher, and the checks that it can.
 
-The contract: the teacher's serving SavedModel (the directory the Trainer wrote,
-`Format-Serving` inside its Model artifact) has a signature, by default
-`transformed_logits`, that
+The teacher is the serving SavedModel a Trainer wrote (the `Format-Serving`
+directory of its Model artifact). The Distiller calls it on transformed
+features (name -> dense [batch, ...] tensor, as TFX's DataAccessor yields
+them) and needs [batch, K] logits. It reads the teacher the first way that
+fits, in this order:
 
-- takes transformed features as keyword arguments, each one a feature the
-  Transform graph produces, with the same dtype;
-- returns one [batch, K] tensor named `logits`, or `probabilities` (converted
-  back to logits here; prefer logits, they lose nothing at high confidence).
+1. A signature that takes transformed features, one keyword argument each, and
+   returns one [batch, K] tensor named `logits` or `probabilities`: the one
+   named by `teacher_signature`, else `transformed_logits`, which
+   `export.save_model` writes. A signature named explicitly must exist.
+2. The Keras model itself, unchanged: saved with `model.save(dir)`, or with
+   `tf.saved_model.save(model, dir, signatures=...)` as TFX's examples save it
+   (penguin's `run_fn`). `tf.keras.models.load_model` refuses the latter (it
+   lacks the Keras metadata; TFMA then treats it as a generic SavedModel), so
+   both are read with `tf.saved_model.load`, whose restored object keeps the
+   model's traced call. It is called in inference mode on the inputs it
+   declares, taken by name from the transformed features and cast to its
+   dtypes. Whether it emits logits or probabilities is read from the op that
+   computes its output (`outputs.head`): Sigmoid / Softmax -> probabilities,
+   the BiasAdd of a linear layer -> logits. Where that cannot be seen (a
+   clipped sigmoid, a hand-made softmax) `teacher_outputs` ("logits" or
+   "probabilities") says it, and where it can be seen it must agree.
 
-`distill_components.distiller.export.save_model` writes such a signature; any
-teacher can add one by hand with `tf.saved_model.save(..., signatures=...)`.
+Probabilities become logits through `losses.logits_from_probabilities` (prefer
+logits: they lose nothing at high confidence). A regression teacher's outputs
+are predictions, used as they are whatever its final activation.
+
+A teacher that fits neither way fails here, before training, with a
+TeacherContractError naming what the SavedModel has and how to fix it.
 """
 
-from typing import Dict
+from typing import Any, Callable, Dict, NamedTuple, Optional
 
 import tensorflow as tf
 
 from distill_components.distiller import export
 from distill_components.distiller import losses
+from distill_components.distiller import outputs as outputs_lib
+from distill_components.distiller import tasks
+
+_KINDS = (outputs_lib.LOGITS, outputs_lib.PROBABILITIES)
+_FIX = ("Save the teacher as a Keras model (`model.save(dir)` or "
+        "`tf.saved_model.save(model, dir, signatures=...)`) whose inputs are "
+        "named after transformed features, or with "
+        "distill_components.distiller.export.save_model, or give it a signature "
+        "taking transformed features and returning 'logits' (or "
+        "'probabilities') of shape [batch, K] and name it with "
+        "`teacher_signature`.")
 
 
 class TeacherContractError(ValueError):
   """The teacher SavedModel cannot be read the way the Distiller needs."""
 
 
+class _Reading(NamedTuple):
+  """How one way of reading the teacher calls it, and what it returns."""
+  fn: Any                          # the traced function (its variables count)
+  inputs: Dict[str, tf.TensorSpec]  # what it reads, by transformed feature name
+  call: Callable[[Dict[str, tf.Tensor]], tf.Tensor]
+  output: tf.TensorSpec
+  kind: Optional[str]              # LOGITS, PROBABILITIES; None: predictions
+  source: str
+
+
 class Teacher:
   """A teacher SavedModel called on transformed features, returning logits."""
 
-  def __init__(self, model_dir: str, signature_name: str,
-               feature_spec: Dict[str, tf.TensorSpec]):
+  def __init__(self, model_dir: str, feature_spec: Dict[str, tf.TensorSpec], *,
+               task: tasks.Task, signature_name: Optional[str] = None,
+               outputs: Optional[str] = None):
     self.model_dir = model_dir
-    # Keep the loaded object alive: the signature's variables belong to it.
-    self._loaded = tf.saved_model.load(model_dir)
+    task = tasks.Task.parse(task)
+    if outputs not in (None, *_KINDS):
+      raise TeacherContractError(
+          f"teacher_outputs must be 'logits' or 'probabilities'; got {outputs!r}.")
+    if outputs and not task.is_classification:
+      raise TeacherContractError(
+          f"teacher_outputs={outputs!r} was given for a regression task; a "
+          "regression teacher's outputs are predictions, used as they are. "
+          "Unset teacher_outputs.")
+    # Keep the loaded object alive: the functions' variables belong to it.
+    self._loaded = _load(model_dir)
     signatures = self._loaded.signatures
-    if signature_name not in signatures:
+    name = signature_name or export.TRANSFORMED_LOGITS_SIGNATURE
+    if name in signatures:
+      reading = _signature(name, signatures[name], outputs, task)
+    elif signature_name:
       raise TeacherContractError(
           f"The teacher SavedModel at {model_dir} has no signature "
-          f"{signature_name!r}; it has {sorted(signatures)}. The Distiller needs a "
-          "signature that takes transformed features and returns 'logits' (or "
-          "'probabilities') of shape [batch, K]: save the teacher with "
-          "distill_components.distiller.export.save_model, or name the signature "
-          "with `teacher_signature`.")
-    self._fn = signatures[signature_name]
-    _, inputs = self._fn.structured_input_signature
-    missing = sorted(set(inputs) - set(feature_spec))
-    if missing:
-      raise TeacherContractError(
-          f"The teacher's {signature_name!r} signature reads {missing}, which the "
-          f"transformed examples do not have (they have {sorted(feature_spec)}).")
-    for name, spec in inputs.items():
-      if spec.dtype != feature_spec[name].dtype:
-        raise TeacherContractError(
-            f"The teacher's {signature_name!r} signature wants {name!r} as "
-            f"{spec.dtype.name}, but the transformed examples hold "
-            f"{feature_spec[name].dtype.name}.")
-    self.input_names = sorted(inputs)
-    outputs = self._fn.structured_outputs
-    known = [k for k in (export.LOGITS_OUTPUT, export.PROBABILITIES_OUTPUT)
-             if k in outputs]
-    if len(outputs) != 1 or not known:
-      raise TeacherContractError(
-          f"The teacher's {signature_name!r} signature returns {sorted(outputs)}; "
-          f"the Distiller needs exactly one output named "
-          f"{export.LOGITS_OUTPUT!r} or {export.PROBABILITIES_OUTPUT!r}.")
-    self.output_name = known[0]
-    shape = outputs[self.output_name].shape
+          f"{signature_name!r}; it has {_describe(signatures)}. Unset "
+          "teacher_signature to read its Keras model, or name one of these.")
+    else:
+      reading = _keras_model(self._loaded, model_dir, outputs, task)
+    self._reading = reading
+    self.source = reading.source
+    self._inputs = _check_inputs(reading.inputs, feature_spec, self.source)
+    self.input_names = sorted(reading.inputs)
+    shape = reading.output.shape
     if shape.rank != 2 or shape[-1] is None:
       raise TeacherContractError(
-          f"The teacher's {signature_name!r} output {self.output_name!r} has "
-          f"shape {shape}; the Distiller needs [batch, K] with K known.")
+          f"The teacher ({self.source}) returns shape {shape}; the Distiller "
+          "needs [batch, K] with K known (K = 1 for one logit or prediction).")
     self.width = int(shape[-1])
-
-  @property
-  def num_params(self) -> int:
-    """Number of weights the teacher's signature reads."""
-    return sum(v.shape.num_elements() for v in self._fn.variables)
+    self.num_params = sum(v.shape.num_elements() for v in reading.fn.variables)
 
   def logits(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
-    outputs = self._fn(**{name: features[name] for name in self.input_names})
-    if self.output_name == export.PROBABILITIES_OUTPUT:
-      return losses.logits_from_probabilities(outputs[self.output_name])
-    return outputs[self.output_name]
+    """[batch, K] float32 logits (regression: predictions) for a batch."""
+    inputs = {name: _conform(features[name], spec)
+              for name, spec in self._inputs.items()}
+    out = tf.cast(self._reading.call(inputs), tf.float32)
+    if self._reading.kind == outputs_lib.PROBABILITIES:
+      return losses.logits_from_probabilities(out)
+    return out
+
+
+def _load(model_dir: str):
+  if not tf.saved_model.contains_saved_model(model_dir):
+    found = (sorted(tf.io.gfile.listdir(model_dir)) if tf.io.gfile.isdir(model_dir)
+             else "nothing: it does not exist")
+    raise TeacherContractError(
+        f"{model_dir} holds no SavedModel (found {found}). The teacher must be "
+        "the serving model a Trainer wrote: its Model artifact's Format-Serving "
+        "directory.")
+  try:
+    return tf.saved_model.load(model_dir)
+  except Exception as e:  # pylint: disable=broad-except
+    # TensorFlow raises many types here; all mean the same to the user.
+    raise TeacherContractError(
+        f"TensorFlow cannot load the teacher SavedModel at {model_dir}: {e}") from e
+
+
+def _describe(signatures) -> str:
+  """"['serving_default'] (their inputs: {'serving_default': ['examples']})"."""
+  inputs = {name: sorted(fn.structured_input_signature[1])
+            for name, fn in sorted(signatures.items())}
+  return f"{sorted(signatures)} (their inputs: {inputs})"
+
+
+def _signature(name: str, fn, outputs: Optional[str], task: tasks.Task) -> _Reading:
+  """Path 1: a signature over transformed features, its output named by kind."""
+  returned = fn.structured_outputs
+  known = [k for k in _KINDS if k in returned]
+  if len(returned) != 1 or not known:
+    raise TeacherContractError(
+        f"The teacher's {name!r} signature returns {sorted(returned)}; the "
+        f"Distiller needs exactly one output named 'logits' or 'probabilities'.")
+  kind = known[0]
+  if outputs and outputs != kind:
+    raise TeacherContractError(
+        f"The teacher's {name!r} signature returns {kind!r} but "
+        f"teacher_outputs says {outputs!r}. Unset teacher_outputs: the "
+        "signature's output name says what it returns.")
+  if not task.is_classification and kind == outputs_lib.PROBABILITIES:
+    raise TeacherContractError(
+        f"The teacher's {name!r} signature returns 'probabilities', but the task "
+        "is regression: return the predictions as 'logits'.")
+  return _Reading(fn, dict(fn.structured_input_signature[1]),
+                  lambda inputs: fn(**inputs)[kind], returned[kind],
+                  kind if task.is_classification else None,
+                  f"signature {name!r} ({kind})")
+
+
+def _keras_model(loaded, model_dir: str, outputs: Optional[str],
+                 task: tasks.Task) -> _Reading:
+  """Path 2: the restored Keras model's own call, in inference mode."""
+  traced = getattr(getattr(loaded, "__call__", None), "concrete_functions", None)
+  # Keras's SavedModel serialization leaves `keras_api` on every model and layer.
+  if not hasattr(loaded, "keras_api") or not traced:
+    raise TeacherContractError(
+        f"The teacher SavedModel at {model_dir} has no signature "
+        f"{export.TRANSFORMED_LOGITS_SIGNATURE!r} (it has "
+        f"{_describe(loaded.signatures)}) and is not a Keras model (its object "
+        f"graph has no Keras call to restore). {_FIX}")
+  # A Keras call is traced for training=True and False; distil from inference.
+  fn = next((f for f in traced if f.structured_input_signature[0][1:2] == (False,)),
+            traced[0])
+  args = fn.structured_input_signature[0]
+  structure = args[0]  # one spec, a list of specs, or a dict of them
+  names = ({k: k for k in structure} if isinstance(structure, dict)
+           else tf.nest.map_structure(lambda s: s.name, structure))
+  leaves = (list(structure.values()) if isinstance(structure, dict)
+            else tf.nest.flatten(structure))
+  if not all(isinstance(s, tf.TensorSpec) and s.name for s in leaves):
+    raise TeacherContractError(
+        f"The teacher's Keras model takes {structure}; the Distiller feeds it "
+        f"dense transformed features by name, so each input must be a named "
+        f"dense tensor (tf.keras.Input(name=...)). {_FIX}")
+  returned = tf.nest.flatten(fn.structured_outputs)
+  if len(returned) != 1:
+    raise TeacherContractError(
+        f"The teacher's Keras model returns {len(returned)} outputs "
+        f"({fn.structured_outputs}); the Distiller needs one [batch, K] tensor. "
+        "Give the teacher a `transformed_logits` signature returning the output "
+        "to distil from.")
+
+  def call(inputs):
+    return tf.nest.flatten(fn(tf.nest.map_structure(inputs.get, names), *args[1:]))[0]
+
+  kind, source = _keras_kind(outputs_lib.head(fn), outputs, task)
+  return _Reading(fn, dict(zip(tf.nest.flatten(names), leaves)), call, returned[0],
+                  kind, source)
+
+
+def _keras_kind(head: outputs_lib.Head, outputs: Optional[str], task: tasks.Task):
+  """(output kind, source) of a Keras teacher whose output `head` computes."""
+  if not task.is_classification:
+    return None, f"Keras model ({head}; regression: predictions as they are)"
+  if head.kind and outputs and head.kind != outputs:
+    # The bug this guards against: a probability read as a logit (or back).
+    raise TeacherContractError(
+        f"teacher_outputs says {outputs!r}, but the teacher's Keras model "
+        f"visibly emits {head.kind}: {head} (activation {head.activation}). "
+        "Unset teacher_outputs.")
+  if head.kind:
+    return head.kind, (f"Keras model ({head}, activation {head.activation} -> "
+                       f"{head.kind})")
+  if outputs:
+    return outputs, f"Keras model ({head}; teacher_outputs={outputs!r})"
+  raise TeacherContractError(
+      f"Cannot tell whether the teacher's Keras model emits logits or "
+      f"probabilities: {head}, neither a Sigmoid/Softmax (probabilities) nor a "
+      "linear layer (logits). Set the Distiller's `teacher_outputs` to "
+      "'logits' or 'probabilities'.")
+
+
+def _castable(have: tf.DType, want: tf.DType) -> bool:
+  """Numbers cast to numbers, except floats to integers (that truncates)."""
+  def numeric(d):
+    return d.is_floating or d.is_integer or d.is_bool
+  return have == want or (numeric(have) and numeric(want)
+                          and not (have.is_floating and want.is_integer))
+
+
+def _check_inputs(specs: Dict[str, tf.TensorSpec],
+                  feature_spec: Dict[str, tf.TensorSpec],
+                  source: str) -> Dict[str, tf.TensorSpec]:
+  """Raises unless every input is a transformed feature that fits it."""
+  missing = sorted(set(specs) - set(feature_spec))
+  if missing:
+    raise TeacherContractError(
+        f"The teacher ({source}) reads {missing} (its inputs: {sorted(specs)}), "
+        f"which the transformed examples do not have (they have "
+        f"{sorted(feature_spec)}). Its inputs must be named after the "
+        "transformed features the Transform graph outputs.")
+  for name, want in specs.items():
+    have = feature_spec[name]
+    if not _castable(have.dtype, want.dtype):
+      raise TeacherContractError(
+          f"The teacher ({source}) wants {name!r} as {want.dtype.name}, but the "
+          f"transformed examples hold {have.dtype.name}, which does not cast to "
+          "it. Change the model's input dtype or the preprocessing_fn.")
+    if not want.shape.is_compatible_with(_expanded(have.shape, want.shape)):
+      raise TeacherContractError(
+          f"The teacher ({source}) wants {name!r} of shape {want.shape}, but the "
+          f"transformed examples hold shape {have.shape}.")
+  return specs
+
+
+def _expanded(have: tf.TensorShape, want: tf.TensorShape) -> tf.TensorShape:
+  """[batch] features fed to [batch, 1] inputs, as a live Keras model allows."""
+  if (have.rank is not None and want.rank == have.rank + 1
+      and want[-1] == 1):
+    return have.concatenate([1])
+  return have
+
+
+def _conform(x: tf.Tensor, spec: tf.TensorSpec) -> tf.Tensor:
+  if x.dtype != spec.dtype:
+    x = tf.cast(x, spec.dtype)
+  if _expanded(x.shape, spec.shape).rank != x.shape.rank:
+    x = tf.expand_dims(x, -1)
+  return x

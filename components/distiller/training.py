@@ -14,6 +14,7 @@ from absl import logging
 import tensorflow as tf
 
 from distill_components.distiller import losses
+from distill_components.distiller import tasks
 from distill_components.distiller import teacher_cache
 
 TeacherFn = Callable[[Dict[str, tf.Tensor]], tf.Tensor]
@@ -49,11 +50,11 @@ class Distillation:
   """
 
   def __init__(self, student: tf.keras.Model, teacher_logits: TeacherFn, *,
-               task: losses.Task, alpha: float, temperature: float,
+               task: tasks.Task, alpha: float, temperature: float,
                optimizer: tf.keras.optimizers.Optimizer):
     losses.check_alpha_and_temperature(alpha, temperature)
     self.student = student
-    self.task = losses.Task(task)
+    self.task = tasks.Task.parse(task)
     self.alpha = float(alpha)
     self.temperature = float(temperature)
     self._teacher_logits = teacher_logits
@@ -77,7 +78,7 @@ class Distillation:
     values = losses.distillation_loss(
         labels, teacher, student, task=self.task, alpha=self.alpha,
         temperature=self.temperature)
-    if self.task == losses.Task.CLASSIFICATION:
+    if self.task.is_classification:
       values["agreement"] = tf.reduce_mean(tf.cast(
           tf.equal(predicted_class(teacher), predicted_class(student)),
           tf.float32))

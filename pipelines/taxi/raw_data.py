@@ -6,11 +6,11 @@ import csv
 import os
 from typing import Dict, List, Sequence
 
-from distill_pipelines import cli
+from distill_pipelines.taxi import config
 
 
 def csv_path() -> str:
-  return os.path.join(cli.embedded_data_root(), "data.csv")
+  return os.path.join(config.embedded_data_root(), "data.csv")
 
 
 def read_rows(n: int, start: int = 0) -> List[Dict[str, str]]:

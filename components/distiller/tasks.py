@@ -1,0 +1,109 @@
+"""What a learning task is: binary, multi-class or regression.
+
+The one place that knows how a task shapes a model and its labels: how many
+outputs the model emits, what serving returns, which labels are valid. The
+rest of the code asks a `Task` value instead of branching on its name.
+Pure Python and NumPy: no TensorFlow, no TFX, so the command line can use it
+before anything heavy is imported.
+"""
+
+import enum
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+class LabelError(ValueError):
+  """The label's values do not fit the task; the message says how."""
+
+
+class Task(str, enum.Enum):
+  """The three tasks the Distiller distils."""
+
+  BINARY = "binary"
+  MULTICLASS = "multiclass"
+  REGRESSION = "regression"
+
+  @classmethod
+  def parse(cls, value) -> "Task":
+    """A Task from its name; ValueError naming the choices otherwise."""
+    if isinstance(value, Task):
+      return value
+    try:
+      return cls(str(value).strip().lower())
+    except ValueError:
+      raise ValueError(f"task must be one of {[t.value for t in cls]}; got "
+                       f"{value!r}.") from None
+
+  @property
+  def is_classification(self) -> bool:
+    return self is not Task.REGRESSION
+
+  @property
+  def serving_output(self) -> str:
+    """The key of `serving_default`'s one output."""
+    return "predictions" if self is Task.REGRESSION else "probabilities"
+
+  def output_width(self, num_classes: Optional[int] = None) -> int:
+    """Outputs per example: one logit (binary), K logits, one prediction."""
+    if self is Task.MULTICLASS:
+      if not num_classes or num_classes < 3:
+        raise ValueError(
+            f"A multiclass model needs the number of classes (>= 3); got "
+            f"{num_classes!r}. Two classes are the binary task.")
+      return int(num_classes)
+    return 1
+
+  def num_classes(self, output_width: int) -> Optional[int]:
+    """The number of classes a model of this width predicts (None: regression)."""
+    if self is Task.REGRESSION:
+      return None
+    return 2 if output_width == 1 else int(output_width)
+
+  def check_width(self, width: int) -> None:
+    """Raises ValueError unless a model emitting `width` outputs fits the task."""
+    if self is Task.MULTICLASS and width < 3:
+      raise ValueError(
+          f"The multiclass task needs a model emitting one logit per class "
+          f"(>= 3); this one emits {width}. Use task 'binary' for two classes.")
+    if self is not Task.MULTICLASS and width != 1:
+      raise ValueError(
+          f"The {self.value} task needs a model emitting one value per example; "
+          f"this one emits {width}.")
+
+  def check_labels(self, labels: Sequence, output_width: int,
+                   where: str = "the label") -> None:
+    """Raises LabelError unless every label fits a model of `output_width`.
+
+    Classification labels must be whole numbers in [0, K) (K = 2 for one
+    logit): a float label with a fractional part is a regression label.
+    Regression labels must be finite numbers.
+    """
+    values = np.asarray(labels).ravel()
+    if values.size == 0:
+      raise LabelError(f"{where} has no values to learn from.")
+    if values.dtype.kind not in "biuf":
+      raise LabelError(
+          f"{where} holds {values.dtype} values (e.g. {values[0]!r}); the "
+          f"{self.value} task needs numbers. Encode it in the preprocessing_fn.")
+    if not np.all(np.isfinite(values.astype(np.float64))):
+      bad = values[~np.isfinite(values.astype(np.float64))][0]
+      raise LabelError(f"{where} holds {bad!r}; labels must be finite numbers.")
+    if self is Task.REGRESSION:
+      return
+    classes = self.num_classes(output_width)
+    fractional = values[np.mod(values, 1) != 0]
+    if fractional.size:
+      raise LabelError(
+          f"{where} holds {fractional.size} fractional values (e.g. "
+          f"{fractional[0]!r}): that is a regression label, but the task is "
+          f"{self.value}. Use task 'regression', or compute class ids in the "
+          "preprocessing_fn.")
+    outside = values[(values < 0) | (values >= classes)]
+    if outside.size:
+      raise LabelError(
+          f"{where} holds class id {outside[0]!r} but the {self.value} model "
+          f"predicts {classes} classes (ids 0 to {classes - 1}). "
+          + ("Use task 'multiclass' for more than two classes."
+             if self is Task.BINARY else
+             "The student must emit one logit per class."))

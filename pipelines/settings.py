@@ -1,0 +1,203 @@
+"""Every setting of a distillation pipeline, in one typed object.
+
+The command line and `--config` YAML fill a `Settings`; `create_pipeline`, the
+Kubeflow compiler and the summary read it. Nothing downstream re-derives a
+setting from flags, file names or the data.
+
+Pydantic checks each value's type (strictly: a YAML string "false" is not a
+bool), and the cross-field rules below, with the setting's name in the error.
+Nothing here imports TensorFlow or TFX.
+"""
+
+from typing import Any, Dict, List, Literal, Optional
+
+import pydantic
+
+from distill_components.distiller.tasks import Task
+from distill_pipelines import metrics
+
+# The zero-code modules, used for every role the user leaves empty.
+GENERIC_PREPROCESSING = "distill_pipelines.generic.preprocessing.preprocessing_fn"
+GENERIC_TEACHER = "distill_pipelines.generic.teacher.run_fn"
+GENERIC_STUDENT = "distill_pipelines.generic.student.build_student"
+
+
+class Gate(pydantic.BaseModel):
+  """When the Evaluator blesses the student, against the teacher.
+
+  `metric` is a TFMA metric name of the task (see `gates.TASK_METRICS`;
+  default: the task's main metric). `threshold` is an absolute bound: a floor
+  when higher is better, a ceiling when lower is better (None: none).
+  `max_drop` is how much worse than the teacher the student may be: in the
+  metric's units for a bounded metric (AUC, accuracy), as a fraction of the
+  teacher's value for an unbounded one (MSE: 0.1 = 10% worse).
+  """
+  model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
+
+  metric: Optional[str] = None
+  threshold: Optional[float] = None
+  max_drop: Optional[float] = pydantic.Field(default=None, ge=0)
+
+
+class Settings(pydantic.BaseModel):
+  """One pipeline's settings. See each field's description."""
+  model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
+
+  pipeline_name: str = pydantic.Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+  pipeline_root: str = pydantic.Field(min_length=1)
+  data_root: str = pydantic.Field(min_length=1)
+  input_pattern: Optional[str] = None
+  serving_dir: Optional[str] = None
+
+  # The label and the task.
+  label: str = pydantic.Field(
+      min_length=1, description="the raw CSV column the label comes from")
+  label_key: Optional[str] = pydantic.Field(
+      default=None, description="the transformed label's name (default: label)")
+  raw_label_keys: Optional[List[str]] = pydantic.Field(
+      default=None, description="raw columns serving requests lack "
+      "(default: [label])")
+  task: Task
+  label_values: Optional[List[str]] = pydantic.Field(
+      default=None, description="classification: the raw label values in "
+      "class-id order, for the generic preprocessing")
+  num_classes: Optional[int] = pydantic.Field(default=None, ge=2)
+
+  # User code: a module file (.py) or a Python path to the function. None:
+  # the generic, zero-code module of that role.
+  preprocessing: Optional[str] = None
+  teacher: Optional[str] = None
+  student: Optional[str] = None
+  teacher_model: Optional[str] = pydantic.Field(
+      default=None, description="an existing teacher (a Model artifact "
+      "directory holding Format-Serving/), imported instead of trained")
+  teacher_outputs: Optional[Literal["logits", "probabilities"]] = None
+  custom_config: Dict[str, Any] = pydantic.Field(default_factory=dict)
+
+  # Training.
+  train_steps: int = pydantic.Field(default=400, gt=0)
+  eval_steps: int = pydantic.Field(default=150, gt=0)
+  distill_steps: int = pydantic.Field(default=1000, gt=0)
+  temperature: float = pydantic.Field(default=2.0, gt=0)
+  alpha: float = pydantic.Field(default=0.9, ge=0, le=1)
+  batch_size: int = pydantic.Field(default=256, gt=0)
+  learning_rate: float = pydantic.Field(default=1e-3, gt=0)
+  cache_teacher_outputs: bool = False
+
+  gate: Gate = Gate()
+
+  beam_args: List[str] = pydantic.Field(
+      default_factory=lambda: ["--direct_num_workers=1"])
+  enable_cache: bool = True
+
+  @pydantic.field_validator("task", mode="before")
+  @classmethod
+  def _task(cls, value):
+    return Task.parse(value)
+
+  @pydantic.model_validator(mode="after")
+  def _consistent(self) -> "Settings":
+    if self.task is Task.REGRESSION and (self.label_values or self.num_classes):
+      raise ValueError("a regression label has no classes: leave label_values "
+                       "and num_classes unset")
+    if self.label_values is not None:
+      if len(set(self.label_values)) != len(self.label_values):
+        raise ValueError(f"label_values repeats a value: {self.label_values}")
+      if self.num_classes not in (None, len(self.label_values)):
+        raise ValueError(f"num_classes is {self.num_classes} but label_values "
+                         f"lists {len(self.label_values)}")
+    classes = len(self.label_values) if self.label_values else self.num_classes
+    if self.task is Task.BINARY and classes not in (None, 2):
+      raise ValueError(f"the binary task has 2 classes, not {classes}; use "
+                       "task multiclass")
+    if self.task is Task.MULTICLASS and classes is not None and classes < 3:
+      raise ValueError(f"the multiclass task needs >= 3 classes, not {classes}; "
+                       "use task binary")
+    if self.task is Task.MULTICLASS and classes is None and self.student is None:
+      raise ValueError("the generic student needs the number of classes: set "
+                       "num_classes or label_values")
+    if self.teacher_model and self.teacher:
+      raise ValueError("teacher_model (an existing teacher) and teacher (code "
+                       "to train one) exclude each other; give one")
+    metrics.gate_metric(self.task, self.gate)  # a metric the task measures
+    if self.preprocessing is None and self.label_key not in (None, self.label):
+      raise ValueError(f"label_key {self.label_key!r} differs from label "
+                       f"{self.label!r}, but the generic preprocessing writes the "
+                       "label under its own name: leave label_key unset")
+    return self
+
+  # What the rest of the code reads, derived in one place.
+  @property
+  def transformed_label(self) -> str:
+    return self.label_key or self.label
+
+  @property
+  def serving_excluded(self) -> List[str]:
+    """Raw columns serving requests do not carry."""
+    return list(self.raw_label_keys if self.raw_label_keys is not None
+                else [self.label])
+
+  @property
+  def classes(self) -> Optional[int]:
+    if self.task is Task.REGRESSION:
+      return None
+    if self.task is Task.BINARY:
+      return 2
+    return len(self.label_values) if self.label_values else self.num_classes
+
+  @property
+  def serving_model_dir(self) -> str:
+    return self.serving_dir or self.pipeline_root.rstrip("/") + "/serving_model"
+
+  @property
+  def preprocessing_code(self) -> str:
+    return self.preprocessing or GENERIC_PREPROCESSING
+
+  @property
+  def teacher_code(self) -> str:
+    return self.teacher or GENERIC_TEACHER
+
+  @property
+  def student_code(self) -> str:
+    return self.student or GENERIC_STUDENT
+
+  def module_config(self) -> Dict[str, Any]:
+    """The `custom_config` every module receives (Transform, Trainer, Distiller).
+
+    The generic modules read these keys (`distill_pipelines.generic.config`);
+    a user's module may read them too, and the user's own custom_config wins.
+    """
+    from distill_pipelines.generic import config as keys  # pylint: disable=g-import-not-at-top
+    values = {
+        keys.LABEL: self.label,
+        keys.LABEL_KEY: self.transformed_label,
+        keys.RAW_LABEL_KEYS: self.serving_excluded,
+        keys.TASK: self.task.value,
+        keys.NUM_CLASSES: self.classes,
+        keys.LABEL_VALUES: self.label_values,
+        keys.BATCH_SIZE: self.batch_size,
+        keys.LEARNING_RATE: self.learning_rate,
+    }
+    values.update(self.custom_config)
+    return values
+
+  def replace(self, **changes) -> "Settings":
+    """A copy with `changes`, validated again."""
+    return Settings.model_validate({**self.model_dump(), **changes})
+
+
+def is_module_file(code: str) -> bool:
+  """A module file path (…py), as opposed to a Python path to a function."""
+  return code.endswith(".py") or "/" in code or "\\" in code
+
+
+def describe_errors(error: pydantic.ValidationError) -> str:
+  """One line per wrong setting, named like its flag."""
+  lines = []
+  for item in error.errors():
+    name = ".".join(str(p) for p in item["loc"]).replace("_", "-") or "settings"
+    message = item["msg"]
+    if item["type"] not in ("value_error",) and "input" in item:
+      message += f" (got {item['input']!r})"
+    lines.append(f"{name}: {message}")
+  return "; ".join(lines)

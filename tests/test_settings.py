@@ -1,0 +1,209 @@
+"""Settings, the task-aware gate, and the label checks: pure logic, no pipeline run."""
+import json
+
+import pydantic
+import pytest
+import tensorflow_model_analysis as tfma
+
+from distill_components.distiller.tasks import LabelError, Task
+from distill_pipelines import gates
+from distill_pipelines import metrics
+from distill_pipelines import table
+from distill_pipelines.settings import Settings, describe_errors
+from distill_pipelines.taxi import config as taxi
+
+
+def _settings(**values):
+  base = dict(pipeline_name="p", pipeline_root="/r", data_root="/d", label="y",
+              task="binary")
+  base.update(values)
+  return Settings.model_validate(base)
+
+
+# --- Settings ---------------------------------------------------------------
+
+def test_defaults_are_the_zero_code_modules():
+  s = _settings()
+  assert s.preprocessing_code == "distill_pipelines.generic.preprocessing.preprocessing_fn"
+  assert s.teacher_code == "distill_pipelines.generic.teacher.run_fn"
+  assert s.student_code == "distill_pipelines.generic.student.build_student"
+  assert s.transformed_label == "y" and s.serving_excluded == ["y"]
+  assert s.serving_model_dir == "/r/serving_model"
+  assert s.classes == 2
+
+
+def test_taxi_demo_settings():
+  s = taxi.settings(pipeline_root="/r", data_root="/d")
+  assert (s.label, s.transformed_label, s.serving_excluded) == ("tips", "big_tipper", ["tips"])
+  assert s.task is Task.BINARY and s.gate.metric == "auc"
+  assert s.student_code == taxi.BUILD_STUDENT
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"no_cache": True}, "no-cache: Extra inputs are not permitted"),
+    ({"enable_cache": "false"}, "enable-cache: Input should be a valid boolean"),
+    ({"train_steps": [1, 2]}, "train-steps: Input should be a valid integer"),
+    ({"train_steps": 0}, "train-steps: Input should be greater than 0"),
+    ({"alpha": 1.5}, "alpha: Input should be less than or equal to 1"),
+    ({"task": "ranking"}, "task must be one of ['binary', 'multiclass', 'regression']"),
+    ({"task": "binary", "label_values": ["a", "b", "c"]},
+     "the binary task has 2 classes, not 3; use task multiclass"),
+    ({"task": "multiclass", "label_values": ["a", "b"]},
+     "the multiclass task needs >= 3 classes, not 2"),
+    ({"task": "multiclass"}, "the generic student needs the number of classes"),
+    ({"task": "regression", "num_classes": 3}, "a regression label has no classes"),
+    ({"teacher_model": "/t", "teacher": "t.py"}, "exclude each other"),
+    ({"label_key": "y_xf"}, "the generic preprocessing writes the label under its own name"),
+    ({"gate": {"metric": "mean_squared_error"}},
+     "The gate metric 'mean_squared_error' cannot gate the binary task; choose one of"),
+    ({"gate": {"max_drop": -1.0}}, "gate.max-drop: Input should be greater than or equal to 0"),
+    ({"teacher_outputs": "logit"}, "teacher-outputs: Input should be 'logits' or 'probabilities'"),
+])
+def test_bad_settings_name_the_setting(values, message):
+  with pytest.raises(pydantic.ValidationError) as info:
+    _settings(**values)
+  assert message in describe_errors(info.value)
+
+
+def test_module_config_carries_the_task_to_every_module():
+  s = _settings(task="multiclass", label_values=["a", "b", "c"],
+                custom_config={"hidden": 3})
+  config = s.module_config()
+  assert config["task"] == "multiclass" and config["num_classes"] == 3
+  assert config["label_values"] == ["a", "b", "c"] and config["hidden"] == 3
+  assert config["label_key"] == "y" and config["raw_label_keys"] == ["y"]
+
+
+# --- the gate per task ------------------------------------------------------
+
+def _metrics(config):
+  return {m.class_name: m for spec in config.metrics_specs for m in spec.metrics}
+
+
+def test_binary_gate_on_auc_with_log_loss_and_calibration():
+  config = gates.eval_config(Task.BINARY, "y", _settings().gate)
+  found = _metrics(config)
+  assert {"AUC", "BinaryAccuracy", "BinaryCrossentropy", "Calibration",
+          "CalibrationPlot", "ExampleCount"} <= set(found)
+  threshold = found["AUC"].threshold
+  assert threshold.change_threshold.absolute.value == -gates.DEFAULT_MAX_DROP_BOUNDED
+  assert not threshold.HasField("value_threshold")
+  assert [m for m in found.values() if m.HasField("threshold")] == [found["AUC"]]
+
+
+def test_multiclass_gate_uses_multiclass_metrics_never_binary_ones():
+  s = _settings(task="multiclass", label_values=["a", "b", "c", "d"],
+                gate={"threshold": 0.5, "max_drop": 0.03})
+  config = gates.eval_config(s.task, "y", s.gate, s.classes)
+  found = _metrics(config)
+  assert not {"AUC", "BinaryAccuracy", "BinaryCrossentropy"} & set(found)
+  assert {"SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
+          "SparseTopKCategoricalAccuracy", "MultiClassConfusionMatrixPlot",
+          "Precision", "Recall"} <= set(found)
+  accuracy = found["SparseCategoricalAccuracy"].threshold
+  assert accuracy.value_threshold.lower_bound.value == 0.5
+  assert accuracy.change_threshold.absolute.value == -0.03
+  [per_class] = [spec for spec in config.metrics_specs if spec.HasField("binarize")]
+  assert list(per_class.binarize.class_ids.values) == [0, 1, 2, 3]
+  top_k = found["SparseTopKCategoricalAccuracy"]
+  assert json.loads("{" + top_k.config + "}" if not top_k.config.startswith("{")
+                    else top_k.config) == {"k": 2}
+
+
+def test_regression_gate_is_lower_is_better_and_relative():
+  s = _settings(task="regression", gate={"threshold": 40.0})
+  found = _metrics(gates.eval_config(s.task, "y", s.gate))
+  assert {"MeanSquaredError", "MeanAbsoluteError", "RootMeanSquaredError"} <= set(found)
+  assert not {"AUC", "BinaryAccuracy", "SparseCategoricalAccuracy"} & set(found)
+  mse = found["MeanSquaredError"].threshold
+  assert mse.value_threshold.upper_bound.value == 40.0
+  assert mse.change_threshold.relative.value == gates.DEFAULT_MAX_DROP_RELATIVE
+  assert mse.change_threshold.direction == tfma.MetricDirection.LOWER_IS_BETTER
+
+
+def test_every_task_has_a_gateable_main_metric():
+  for task, listed in metrics.TASK_METRICS.items():
+    assert listed[0].gateable, task
+
+
+# --- the label column and the task -----------------------------------------
+
+def _csv(tmp_path, name, header, rows):
+  path = tmp_path / name
+  path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+  return str(path)
+
+
+@pytest.mark.parametrize("values, task, listed", [
+    (["0", "1", "1", "0"], Task.BINARY, ["0", "1"]),
+    (["yes", "no", "no"], Task.BINARY, ["no", "yes"]),
+    (["red", "green", "blue", "red"], Task.MULTICLASS, ["blue", "green", "red"]),
+    (["3", "1", "2", "10"], Task.MULTICLASS, ["1", "2", "3", "10"]),
+    (["1.5", "2.25", "3"], Task.REGRESSION, None),
+    ([str(i) for i in range(50)], Task.REGRESSION, None),
+])
+def test_task_inferred_from_the_label_values(tmp_path, values, task, listed):
+  path = _csv(tmp_path, "d.csv", "x,y", [f"{i},{v}" for i, v in enumerate(values)])
+  profile = table.profile_label([path], "y")
+  assert table.infer_task(profile) is task
+  if listed:
+    assert profile.values == listed
+  assert task.value in table.describe_inference(profile, task)
+
+
+def test_profile_reads_every_file_and_counts_missing(tmp_path):
+  a = _csv(tmp_path, "a.csv", "\ufeffy,x", ["1,a", ",b"])  # BOM on the header
+  b = _csv(tmp_path, "b.csv", "x,y", ["c,2.5", "d,3"])
+  assert table.header(a) == ["y", "x"]
+  profile = table.profile_label([a, b], "y")
+  assert (profile.rows, profile.missing, profile.numeric) == (4, 1, True)
+  assert not profile.whole_numbers
+
+
+@pytest.mark.parametrize("values, task, message", [
+    (["1", "1", "1"], Task.BINARY, "has one value (1)"),
+    (["a", "b", "c", "d", "e"], Task.BINARY, "--task binary, but the label column 'y' has 5 values"),
+    (["a", "b"], Task.MULTICLASS, "has two values (a, b); use --task binary"),
+    (["a", "b", "c"], Task.REGRESSION, "a regression label must be numeric"),
+    (["0.5", "1.5"], Task.BINARY, "fractional numbers: that is a regression label"),
+    (["1", "", "0"], Task.BINARY, "is empty in 1 of 3 rows"),
+    (["7", "7"], Task.REGRESSION, "has one value (7)"),
+])
+def test_labels_that_cannot_be_learned(tmp_path, values, task, message):
+  path = _csv(tmp_path, "d.csv", "x,y", [f"{i},{v}" for i, v in enumerate(values)])
+  with pytest.raises(table.TableError) as info:
+    table.check_label(table.profile_label([path], "y"), task)
+  assert message in str(info.value)
+
+
+def test_non_utf8_header_is_named(tmp_path):
+  path = tmp_path / "latin.csv"
+  path.write_bytes("caf\xe9,y\n1,2\n".encode("latin-1"))
+  with pytest.raises(table.TableError, match="latin.csv is not UTF-8"):
+    table.header(str(path))
+
+
+# --- the transformed label, checked by the Distiller before training --------
+
+@pytest.mark.parametrize("task, width, labels, message", [
+    (Task.BINARY, 1, [0.0, 1.0, 0.25], "fractional values (e.g. 0.25): that is a regression label"),
+    (Task.BINARY, 1, [0, 1, 2], "class id 2 but the binary model predicts 2 classes"),
+    (Task.MULTICLASS, 3, [0, 1, 5], "class id 5 but the multiclass model predicts 3 classes"),
+    (Task.MULTICLASS, 3, [0, -1], "class id -1"),
+    (Task.REGRESSION, 1, [1.0, float("nan")], "labels must be finite numbers"),
+    (Task.REGRESSION, 1, [b"a", b"b"], "needs numbers"),
+    (Task.BINARY, 1, [], "has no values"),
+])
+def test_transformed_labels_that_do_not_fit_the_task(task, width, labels, message):
+  with pytest.raises(LabelError) as info:
+    task.check_labels(labels, width, where="label 'y'")
+  assert message in str(info.value)
+
+
+def test_labels_that_fit():
+  Task.BINARY.check_labels([0, 1, 1.0], 1)
+  Task.MULTICLASS.check_labels([0, 1, 2, 2], 3)
+  Task.REGRESSION.check_labels([0.5, 1e6, -3.0], 1)
+  assert Task.MULTICLASS.output_width(4) == 4 and Task.BINARY.output_width(2) == 1
+  with pytest.raises(ValueError, match="emits 1"):
+    Task.MULTICLASS.check_width(1)
