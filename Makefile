@@ -23,6 +23,7 @@ test: $(STAMP)
 # Benchmarks (not tests): write bench/results/*.json, *.md and *.png.
 # quality.py first: serving, throughput and distiller_profile read its pipeline run.
 bench: $(STAMP)
+	$(PY) bench/tasks.py
 	$(PY) bench/quality.py
 	$(PY) bench/serving.py
 	$(PY) bench/throughput.py

@@ -1,6 +1,6 @@
 """`tfx-distill`: the command line.
 
-    tfx-distill run [--pipeline-root DIR] [--train-steps N] ...   # the taxi demo
+    tfx-distill run [--pipeline-root DIR] [--train-steps N] ...   # the demo
     tfx-distill run --data-root DIR --label COLUMN [--task binary|multiclass|regression]
         [--preprocessing-module F] [--teacher-module F] [--student-module F]
         [--teacher-model DIR] ...                             # your own CSV
@@ -31,9 +31,11 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from distill_components.distiller.tasks import Task
+# The demo that runs when no --label is given: the embedded Chicago taxi CSV.
+from distill_pipelines.taxi import config as demo
 
-# The name Kubeflow commands use when none is given.
-DEFAULT_PIPELINE_NAME = "taxi-distillation"
+# The name Kubeflow commands use when none is given: the demo's.
+DEFAULT_PIPELINE_NAME = demo.PIPELINE_NAME
 
 
 class InputError(ValueError):
@@ -110,7 +112,7 @@ def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--config", help="YAML file of flag values (keys named "
                       "like the flags); flags on the command line win")
   parser.add_argument("--pipeline-name", default=None,
-                      help="default: taxi-distillation for the taxi demo, else "
+                      help=f"default: {demo.PIPELINE_NAME} for the demo, else "
                       "distillation")
   data = parser.add_argument_group("data and label")
   data.add_argument("--input-pattern", default=None,
@@ -194,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
   run = commands.add_parser(
       "run", help="run the pipeline locally (LocalDagRunner, SQLite MLMD)")
   run.add_argument("--data-root", default=None,
-                   help="directory of CSV files (default: the taxi CSV inside tfx)")
+                   help="directory of CSV files (default: the demo CSV inside tfx)")
   run.add_argument("--pipeline-root", default="tfx_pipeline_output",
                    help="where artifacts, MLMD and the pushed model go")
   _add_pipeline_flags(run)
@@ -207,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where the cluster writes artifacts, e.g. gs://BUCKET/root "
                         "or s3://BUCKET/root (MinIO)")
   compile_.add_argument("--data-root", help="directory of CSV files as the cluster "
-                        "sees it, e.g. gs://BUCKET/taxi")
+                        "sees it, e.g. gs://BUCKET/data")
   compile_.add_argument("--output", default=None,
                         help="package file, .yaml (default: PIPELINE_NAME.yaml)")
   _add_pipeline_flags(compile_)
@@ -377,8 +379,8 @@ def _label_task(args: argparse.Namespace, files: List[str], generic_label: bool,
 
   With the generic preprocessing the raw column is the label the model learns:
   its values are read, the task inferred when not given, and checked. A
-  preprocessing module may compute the label from the column (taxi's big
-  tipper from `tips`): then only its presence is checked here, and the
+  preprocessing module may compute the label from the column (a binary
+  label from a float column, say): then only its presence is checked, and the
   Distiller checks the transformed label before training.
   """
   from distill_pipelines import table  # pylint: disable=g-import-not-at-top
@@ -442,15 +444,14 @@ def _teacher_model_dir(path: str, pipeline_root: str) -> str:
 def settings_from_args(args: argparse.Namespace, *, say=print):
   """Fills `Settings` from the flags, checking the data where it can be read.
 
-  No --label: the taxi demo (on the embedded CSV, or taxi-shaped files under
+  No --label: the demo (on its embedded CSV, or files of its shape under
   --data-root). With --label: the zero-code path, where the user's modules
   replace the generic ones role by role.
   """
   import pydantic  # pylint: disable=g-import-not-at-top
   from distill_pipelines.settings import Settings, describe_errors  # pylint: disable=g-import-not-at-top
-  from distill_pipelines.taxi import config as taxi  # pylint: disable=g-import-not-at-top
-  taxi_demo = args.label is None
-  data_root = args.data_root or taxi.embedded_data_root()
+  use_demo = args.label is None
+  data_root = args.data_root or demo.embedded_data_root()
   if not _is_remote(data_root):
     data_root = os.path.abspath(data_root)
   pipeline_root = args.pipeline_root
@@ -469,15 +470,15 @@ def settings_from_args(args: argparse.Namespace, *, say=print):
   _check_module_files(args)
   files = [] if _is_remote(data_root) else _data_files(data_root, args.input_pattern)
   try:
-    if taxi_demo:
+    if use_demo:
       from distill_pipelines import table  # pylint: disable=g-import-not-at-top
       try:
         table.check_columns(
-            files, taxi.LABEL_SOURCE_COLUMNS, "the taxi demo computes its label "
+            files, demo.LABEL_SOURCE_COLUMNS, "the demo computes its label "
             "from it; for your own data, name the label column with --label")
       except table.TableError as e:
         raise InputError(str(e)) from e
-      base = taxi.settings(pipeline_root=pipeline_root, data_root=data_root)
+      base = demo.settings(pipeline_root=pipeline_root, data_root=data_root)
       if gate:
         values["gate"] = {**base.gate.model_dump(), **gate}
       return base.replace(**values)

@@ -74,7 +74,7 @@ class Distiller(base_component.BaseComponent):
         # fn_args is TFX's FnArgs: hyperparameters, custom_config,
         # transform_output, schema_path, ...
         inputs = {name: tf.keras.layers.Input(shape=(1,), name=name)
-                  for name in ["trip_miles_xf", "fare_xf"]}
+                  for name in ["age_xf", "income_xf"]}
         x = tf.keras.layers.concatenate(list(inputs.values()))
         x = tf.keras.layers.Dense(8, activation="relu")(x)
         logits = tf.keras.layers.Dense(1)(x)   # logits, not probabilities
@@ -87,8 +87,8 @@ class Distiller(base_component.BaseComponent):
           examples=transform.outputs["transformed_examples"],
           transform_graph=transform.outputs["transform_graph"],
           module_file="student.py",
-          label_key="big_tipper",
-          raw_label_keys=["tips"],
+          label_key="churned",
+          raw_label_keys=["churned"],
           task="binary",
           train_args=tfx.proto.TrainArgs(num_steps=1000),
           eval_args=tfx.proto.EvalArgs(num_steps=100),
@@ -155,7 +155,7 @@ class Distiller(base_component.BaseComponent):
         splits unless train_args / eval_args name others.
       transform_graph: `TransformGraph` channel; it goes inside the student so
         the student serves raw examples.
-      label_key: the transformed label feature, e.g. "big_tipper".
+      label_key: the transformed label feature, e.g. "churned".
       module_file: path to a Python file defining `build_student(fn_args)`,
         which returns an uncompiled `tf.keras.Model` mapping the transformed
         features to logits (regression: predictions). Exactly one of

@@ -89,7 +89,8 @@ class Teacher:
     elif signature_name:
       raise TeacherContractError(
           f"The teacher SavedModel at {model_dir} has no signature "
-          f"{signature_name!r}; it has {_describe(signatures)}. Unset "
+          f"{signature_name!r}; its signatures and their inputs: "
+          f"{_describe(signatures)}. Unset "
           "teacher_signature to read its Keras model, or name one of these.")
     else:
       reading = _keras_model(self._loaded, model_dir, outputs, task)
@@ -132,10 +133,9 @@ def _load(model_dir: str):
 
 
 def _describe(signatures) -> str:
-  """"['serving_default'] (their inputs: {'serving_default': ['examples']})"."""
-  inputs = {name: sorted(fn.structured_input_signature[1])
-            for name, fn in sorted(signatures.items())}
-  return f"{sorted(signatures)} (their inputs: {inputs})"
+  """{'serving_default': ['examples'], ...}: what each signature reads."""
+  return str({name: sorted(fn.structured_input_signature[1])
+              for name, fn in sorted(signatures.items())})
 
 
 def _signature(name: str, fn, outputs: Optional[str], task: tasks.Task) -> _Reading:
@@ -170,8 +170,8 @@ def _keras_model(loaded, model_dir: str, outputs: Optional[str],
   if not hasattr(loaded, "keras_api") or not traced:
     raise TeacherContractError(
         f"The teacher SavedModel at {model_dir} has no signature "
-        f"{export.TRANSFORMED_LOGITS_SIGNATURE!r} (it has "
-        f"{_describe(loaded.signatures)}) and is not a Keras model (its object "
+        f"{export.TRANSFORMED_LOGITS_SIGNATURE!r} (its signatures and their "
+        f"inputs: {_describe(loaded.signatures)}) and is not a Keras model (its object "
         f"graph has no Keras call to restore). {_FIX}")
   # A Keras call is traced for training=True and False; distil from inference.
   fn = next((f for f in traced if f.structured_input_signature[0][1:2] == (False,)),
@@ -196,7 +196,8 @@ def _keras_model(loaded, model_dir: str, outputs: Optional[str],
         "to distil from.")
 
   def call(inputs):
-    return tf.nest.flatten(fn(tf.nest.map_structure(inputs.get, names), *args[1:]))[0]
+    x = tf.nest.map_structure(lambda name: inputs[name], names)
+    return tf.nest.flatten(fn(x, *args[1:]))[0]
 
   kind, source = _keras_kind(outputs_lib.head(fn), outputs, task)
   return _Reading(fn, dict(zip(tf.nest.flatten(names), leaves)), call, returned[0],

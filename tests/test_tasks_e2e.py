@@ -1,0 +1,260 @@
+"""End to end on data other than the taxi label: three tasks, your own modules.
+
+Each dataset runs the whole pipeline once (tiny step counts) and every test
+reads that run back:
+- taxi `payment_type` as a multi-class label, zero code, by the command line;
+- taxi `fare` as a regression label, zero code, through `create_pipeline`;
+- a generated table with string and numeric features, missing cells and a
+  string label, zero code, by the command line;
+- TFX's own penguin Keras module, unchanged, as the Transform and Trainer
+  module (a teacher from a standard TFX Trainer), then the same teacher
+  imported as an existing model (`--teacher-model`) with no Trainer.
+"""
+import contextlib
+import io
+import os
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from ml_metadata.proto import metadata_store_pb2
+
+import datasets
+from conftest import column_types, raw_examples, read_taxi_rows
+from distill_pipelines import cli
+from distill_pipelines import names
+from distill_pipelines import pipeline
+from distill_pipelines import report
+from distill_pipelines.settings import Settings
+from distill_pipelines.taxi import config as taxi
+
+STEPS = ["--train-steps", "150", "--distill-steps", "300", "--eval-steps", "20",
+         "--batch-size", "64"]
+PENGUIN_MODULE = os.path.join(os.path.dirname(tf.__file__), "..", "tfx", "examples",
+                              "penguin", "penguin_utils_keras.py")
+
+
+def _cli(*argv):
+  out, err = io.StringIO(), io.StringIO()
+  saved, sys.argv = sys.argv, ["pytest", "-v"]  # must not reach absl / Beam
+  try:
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+      code = cli.main(["run", *argv])
+  finally:
+    sys.argv = saved
+  return code, out.getvalue(), err.getvalue()
+
+
+def _summary(root, name):
+  return report.summarize(os.path.join(root, "metadata.sqlite"), name)
+
+
+def _artifact(root, node, key):
+  """Output `key` of component `node` in the newest run (the pipeline is
+  named like its root directory)."""
+  store = report.open_store(os.path.join(root, "metadata.sqlite"))
+  runs = [c for c in report.component_runs(store, os.path.basename(root))
+          if c.node_id == node]
+  return report._outputs(store, runs[-1].execution_id)[key]  # pylint: disable=protected-access
+
+
+def _validation(root):
+  evaluation = _artifact(root, names.EVALUATOR, "evaluation")
+  return tfma.load_validation_result(evaluation.uri)
+
+
+@pytest.fixture(scope="module")
+def taxi_multiclass(tmp_path_factory):
+  root = str(tmp_path_factory.mktemp("runs") / "multiclass")
+  result = _cli("--label", "payment_type", "--pipeline-root", root,
+                "--pipeline-name", "multiclass", *STEPS)
+  return root, result, _summary(root, "multiclass")
+
+
+@pytest.fixture(scope="module")
+def taxi_regression(tmp_path_factory):
+  """`fare` through create_pipeline: the API a TFX team calls from its own runner."""
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  root = str(tmp_path_factory.mktemp("runs") / "regression")
+  settings = Settings(
+      pipeline_name="regression", pipeline_root=root,
+      data_root=taxi.embedded_data_root(), label="fare", task="regression",
+      train_steps=150, distill_steps=300, eval_steps=20, batch_size=64,
+      gate={"max_drop": 0.5})
+  definition = pipeline.create_pipeline(
+      settings, tfx.orchestration.metadata.sqlite_metadata_connection_config(
+          os.path.join(root, "metadata.sqlite")))
+  with cli._argv_parsed():  # pylint: disable=protected-access
+    tfx.orchestration.LocalDagRunner().run(definition)
+  return root, settings, _summary(root, "regression")
+
+
+@pytest.fixture(scope="module")
+def mixed_table(tmp_path_factory):
+  data = str(tmp_path_factory.mktemp("mixed_data"))
+  datasets.mixed(data)
+  root = str(tmp_path_factory.mktemp("runs") / "mixed")
+  result = _cli("--data-root", data, "--label", "outcome", "--pipeline-root", root,
+                "--pipeline-name", "mixed", *STEPS)
+  return data, root, result, _summary(root, "mixed")
+
+
+@pytest.fixture(scope="module")
+def penguins(tmp_path_factory):
+  data = str(tmp_path_factory.mktemp("penguin_data"))
+  datasets.penguins(data)
+  root = str(tmp_path_factory.mktemp("runs") / "penguins")
+  module = os.path.abspath(PENGUIN_MODULE)
+  flags = ["--data-root", data, "--label", "species", "--label-key", "species_xf",
+           "--task", "multiclass", "--num-classes", "3", "--preprocessing-module",
+           module, "--pipeline-root", root, "--pipeline-name", "penguins",
+           "--eval-steps", "5", "--distill-steps", "300", "--batch-size", "32",
+           "--gate-max-drop", "0.1"]
+  trained = _cli(*flags, "--teacher-module", module, "--train-steps", "200")
+  trained_summary = _summary(root, "penguins")
+  teacher = _artifact(root, names.TRAINER, "model").uri
+  # The same teacher as an existing model: the bare SavedModel directory.
+  bare = os.path.join(str(tmp_path_factory.mktemp("existing")), "penguin_teacher")
+  shutil.copytree(os.path.join(teacher, "Format-Serving"), bare)
+  imported = _cli(*flags, "--teacher-model", bare)
+  return {"root": root, "trained": trained, "trained_summary": trained_summary,
+          "imported": imported, "imported_summary": _summary(root, "penguins"),
+          "bare": bare}
+
+
+# --- multi-class ------------------------------------------------------------
+
+def test_multiclass_zero_code_run_uses_multiclass_metrics(taxi_multiclass):
+  root, (code, out, err), summary = taxi_multiclass
+  assert code == 0, out + err[-3000:]
+  assert "Task:     multiclass (inferred: 'payment_type' holds" in out
+  assert summary.task.value == "multiclass"
+  for side in (summary.teacher, summary.student):
+    assert "sparse_categorical_accuracy" in side.metrics
+    assert not {"auc", "binary_accuracy", "binary_crossentropy"} & set(side.metrics)
+  # Most trips are cash or card: both models beat always answering one class.
+  assert summary.teacher.metrics["sparse_categorical_accuracy"] > 0.6
+  assert summary.student.metrics["sparse_categorical_accuracy"] > 0.6
+  assert "accuracy" in out and "top-2 accuracy" in out and "AUC" not in out
+  assert summary.blessed in (True, False)
+  assert ("blessed: yes" in out) == summary.blessed
+  validation = _validation(root)
+  assert validation.validation_ok == summary.blessed
+
+
+def test_multiclass_student_serves_one_probability_per_class(taxi_multiclass):
+  root, _, summary = taxi_multiclass
+  student = _artifact(root, names.DISTILLER, "model")
+  model = tf.saved_model.load(os.path.join(student.uri, "Format-Serving"))
+  rows = read_taxi_rows(16, start=300)
+  serialized = raw_examples(rows, column_types(read_taxi_rows(2000)),
+                            drop=("payment_type",))
+  probs = model.signatures["serving_default"](
+      examples=tf.constant(serialized))["probabilities"].numpy()
+  classes = len({r["payment_type"] for r in read_taxi_rows(15002)})
+  assert probs.shape == (16, classes)
+  np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+  assert summary.teacher.params >= 10 * summary.student.params
+
+
+# --- regression -------------------------------------------------------------
+
+def test_regression_through_create_pipeline(taxi_regression):
+  root, settings, summary = taxi_regression
+  assert [c.state for c in summary.components] == ["complete"] * 9, summary.components
+  assert summary.task.value == "regression" and summary.agreement is None
+  fares = np.array([float(r["fare"]) for r in read_taxi_rows(15002) if r["fare"]])
+  for side in (summary.teacher, summary.student):
+    assert {"mean_squared_error", "root_mean_squared_error",
+            "mean_absolute_error"} <= set(side.metrics)
+    assert not {"auc", "sparse_categorical_accuracy"} & set(side.metrics)
+    # Better than always predicting the mean fare.
+    assert side.metrics["mean_squared_error"] < fares.var()
+  rendered = report.render(summary)
+  assert "MSE" in rendered and "MAE" in rendered and "AUC" not in rendered
+  assert summary.blessed == _validation(root).validation_ok
+
+
+def test_regression_student_predicts_fares(taxi_regression):
+  root, _, _ = taxi_regression
+  student = _artifact(root, names.DISTILLER, "model")
+  model = tf.saved_model.load(os.path.join(student.uri, "Format-Serving"))
+  rows = read_taxi_rows(64, start=500)
+  serialized = raw_examples(rows, column_types(read_taxi_rows(2000)), drop=("fare",))
+  predictions = model.signatures["serving_default"](
+      examples=tf.constant(serialized))["predictions"].numpy()
+  assert predictions.shape == (64, 1)
+  fares = np.array([float(r["fare"]) for r in rows])
+  assert np.corrcoef(predictions.ravel(), fares)[0, 1] > 0.5
+
+
+# --- your own table: strings, numbers, missing cells --------------------------
+
+def test_mixed_table_zero_code(mixed_table):
+  _, _, (code, out, err), summary = mixed_table
+  assert code == 0, out + err[-3000:]
+  assert "Task:     binary (inferred: 'outcome' holds 2 text values" in out
+  assert summary.teacher.metrics["auc"] > 0.75
+  assert summary.student.metrics["auc"] > 0.75
+  assert summary.blessed is True and summary.pushed_to
+  assert summary.teacher.params >= 10 * summary.student.params
+
+
+def test_mixed_table_student_serves_rows_with_missing_cells(mixed_table):
+  data, _, _, summary = mixed_table
+  model = tf.saved_model.load(summary.pushed_to)
+  features = {"plan": b"pro", "region": b"east", "tenure_months": 3.0,
+              "monthly_spend": 80.0, "tickets": 4}
+  examples = []
+  for drop in (None, "region", "tenure_months"):
+    feature = {}
+    for key, value in features.items():
+      if key == drop:
+        continue
+      if isinstance(value, bytes):
+        feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+      elif isinstance(value, int):
+        feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+      else:
+        feature[key] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+    examples.append(tf.train.Example(
+        features=tf.train.Features(feature=feature)).SerializeToString())
+  probs = model.signatures["serving_default"](
+      examples=tf.constant(examples))["probabilities"].numpy()
+  assert probs.shape == (3, 1) and np.all(np.isfinite(probs))
+  assert os.path.isfile(os.path.join(data, "customers.csv"))
+
+
+# --- TFX's penguin module, unchanged; then an existing teacher -----------------
+
+def test_unchanged_tfx_penguin_module_is_distilled_and_gated(penguins):
+  code, out, err = penguins["trained"]
+  assert code == 0, out + err[-3000:]
+  summary = penguins["trained_summary"]
+  states = {c.node_id: c.state for c in summary.components}
+  assert states["Trainer"] == states["Distiller"] == states["Evaluator"] == "complete"
+  store = report.open_store(os.path.join(penguins["root"], "metadata.sqlite"))
+  students = sorted((a for a in store.get_artifacts_by_type("Model")
+                     if "/Distiller/" in a.uri), key=lambda a: a.id)
+  # The first run's student (the second run imported the same teacher).
+  source = students[0].custom_properties["teacher_source"].string_value
+  assert students[-1].custom_properties["teacher_source"].string_value == source
+  assert "Keras" in source and "logits" in source  # penguin ends in a linear layer
+  assert summary.student.metrics["sparse_categorical_accuracy"] > 0.8
+  assert summary.blessed is not None
+
+
+def test_existing_teacher_is_imported_not_trained(penguins):
+  code, out, err = penguins["imported"]
+  assert code == 0, out + err[-3000:]
+  summary = penguins["imported_summary"]
+  states = {c.node_id: c.state for c in summary.components}
+  assert "Trainer" not in states and states["TeacherImporter"] in ("complete", "cached")
+  assert states["Distiller"] == "complete" and states["Evaluator"] == "complete"
+  importer = _artifact(penguins["root"], names.TEACHER_IMPORTER, "result")
+  assert os.path.realpath(os.path.join(importer.uri, "Format-Serving")) == penguins["bare"]
+  assert importer.state == metadata_store_pb2.Artifact.LIVE
+  assert summary.student.metrics["sparse_categorical_accuracy"] > 0.8
