@@ -28,7 +28,7 @@ import glob
 import os
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from distill_components.distiller.tasks import Task
 # The demo that runs when no --label is given: the embedded Chicago taxi CSV.
@@ -414,31 +414,34 @@ def _label_task(args: argparse.Namespace, files: List[str], generic_label: bool,
   return result
 
 
-def _teacher_model_dir(path: str, pipeline_root: str) -> str:
+def _teacher_model_dir(path: str, pipeline_root: str) -> Tuple[str, Optional[str]]:
   """An existing teacher as the Importer needs it: a dir holding Format-Serving/.
 
-  A bare SavedModel directory is linked (not copied) under the pipeline root
-  as `imported_teacher/<hash>/Format-Serving`, the layout TFX's Evaluator and
-  Pusher read a Model artifact in.
+  Returns that directory and, for a bare SavedModel directory, the SavedModel
+  to link there: it is linked (not copied) under the pipeline root as
+  `imported_teacher/<hash>/Format-Serving`, the layout TFX's Evaluator and
+  Pusher read a Model artifact in (`_link_teacher`, once every check passed).
   """
   import hashlib  # pylint: disable=g-import-not-at-top
   if _is_remote(path):
-    return path
+    return path, None
   path = os.path.abspath(path)
   if os.path.isfile(os.path.join(path, "Format-Serving", "saved_model.pb")):
-    return path
+    return path, None
   if not os.path.isfile(os.path.join(path, "saved_model.pb")):
     raise InputError(f"--teacher-model {path!r} holds no SavedModel (no "
                      "saved_model.pb in it or in its Format-Serving/).")
   digest = hashlib.sha1(path.encode()).hexdigest()[:12]
-  artifact = os.path.join(pipeline_root, "imported_teacher", digest)
+  return os.path.join(pipeline_root, "imported_teacher", digest), path
+
+
+def _link_teacher(artifact: str, saved_model: str) -> None:
   link = os.path.join(artifact, "Format-Serving")
-  if os.path.realpath(link) != path:
+  if os.path.realpath(link) != saved_model:
     os.makedirs(artifact, exist_ok=True)
     if os.path.islink(link):
       os.remove(link)
-    os.symlink(path, link)
-  return artifact
+    os.symlink(saved_model, link)
 
 
 def settings_from_args(args: argparse.Namespace, *, say=print):
@@ -484,12 +487,17 @@ def settings_from_args(args: argparse.Namespace, *, say=print):
       return base.replace(**values)
     values.setdefault("pipeline_name", "distillation")
     values["label"] = args.label
+    link = None
     if args.teacher_model:
-      values["teacher_model"] = _teacher_model_dir(args.teacher_model, pipeline_root)
+      values["teacher_model"], link = _teacher_model_dir(args.teacher_model,
+                                                         pipeline_root)
     generic_label = args.preprocessing_module is None
     values.update(_label_task(args, files, generic_label, say))
     values["gate"] = gate
-    return Settings.model_validate(values)
+    settings = Settings.model_validate(values)
+    if link:
+      _link_teacher(settings.teacher_model, link)
+    return settings
   except pydantic.ValidationError as e:
     raise InputError(describe_errors(e)) from None
 
