@@ -55,6 +55,9 @@ class RunSummary:
   task: Optional[Task] = None
   agreement: Optional[float] = None
   blessed: Optional[bool] = None
+  # Why the Evaluator did not bless: one line per failed threshold (TFMA's
+  # validation result).
+  gate_failures: List[str] = dataclasses.field(default_factory=list)
   pushed_to: Optional[str] = None
 
   @property
@@ -137,6 +140,36 @@ def _evaluator_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
   return metrics
 
 
+def _gate_failures(evaluation_uri: str, teacher: Dict[str, float]) -> List[str]:
+  """TFMA's validation result as sentences: metric, value, threshold."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  lines = []
+  result = tfma.load_validation_result(evaluation_uri)
+  for per_slice in result.metric_validations_per_slice:
+    where = "overall" if not per_slice.slice_key.single_slice_keys else str(
+        per_slice.slice_key).replace("\n", " ")
+    for failure in per_slice.failures:
+      name, value = failure.metric_key.name, failure.metric_value.double_value.value
+      threshold = failure.metric_threshold
+      if failure.metric_key.is_diff:
+        change = threshold.change_threshold
+        if change.HasField("relative"):
+          base = teacher.get(name)
+          allowed = (f"{abs(change.relative.value):.0%} of the teacher's "
+                     f"{base:.4f}" if base is not None else
+                     f"{abs(change.relative.value):.0%} of the teacher's value")
+        else:
+          allowed = f"{abs(change.absolute.value):g}"
+        lines.append(f"{name} ({where}): the student is {abs(value):.4f} worse than "
+                     f"the teacher; allowed {allowed}")
+      else:
+        bound = threshold.value_threshold
+        limit = (f">= {bound.lower_bound.value:g}" if bound.HasField("lower_bound")
+                 else f"<= {bound.upper_bound.value:g}")
+        lines.append(f"{name} ({where}): the student's {value:.4f} is not {limit}")
+  return lines
+
+
 def summarize(sqlite_path: str, pipeline_name: str,
               task: Optional[Task] = None) -> RunSummary:
   """The newest run of `pipeline_name`: components, and teacher vs student.
@@ -167,6 +200,9 @@ def summarize(sqlite_path: str, pipeline_name: str,
       metrics = _evaluator_metrics(outputs["evaluation"].uri)
       summary.teacher.metrics = metrics.get(names.TEACHER, {})
       summary.student.metrics = metrics.get(names.STUDENT, {})
+      if summary.blessed is False:
+        summary.gate_failures = _gate_failures(outputs["evaluation"].uri,
+                                               summary.teacher.metrics)
   if names.PUSHER in by_node and by_node[names.PUSHER].state in ok:
     pushed = _outputs(store, by_node[names.PUSHER].execution_id).get("pushed_model")
     if _custom(pushed, "pushed"):
@@ -178,10 +214,13 @@ def _fmt(value, spec: str) -> str:
   return "-" if value is None else format(value, spec)
 
 
-def _ratio(big, small, suffix: str) -> str:
-  if not big or not small:
+def _ratio(teacher, student, smaller: str, larger: str) -> str:
+  """'154.6x fewer'; a student bigger than its teacher says so."""
+  if not teacher or not student:
     return ""
-  return f"{big / small:.1f}x {suffix}"
+  if student > teacher:
+    return f"{student / teacher:.1f}x {larger} (the student is the bigger model)"
+  return f"{teacher / student:.1f}x {smaller}"
 
 
 def render(summary: RunSummary) -> str:
@@ -200,16 +239,17 @@ def render(summary: RunSummary) -> str:
                  f"{_fmt(s.metrics.get(metric.name), '.4f'):>12}")
   lines += [
       f"{'parameters':<18}{_fmt(t.params, ',d'):>12}{_fmt(s.params, ',d'):>12}"
-      f"  {_ratio(t.params, s.params, 'fewer')}",
+      f"  {_ratio(t.params, s.params, 'fewer', 'more')}",
       f"{'SavedModel (MB)':<18}{_fmt(mb(t.saved_model_bytes), '.2f'):>12}"
       f"{_fmt(mb(s.saved_model_bytes), '.2f'):>12}"
-      f"  {_ratio(t.saved_model_bytes, s.saved_model_bytes, 'smaller')}",
+      f"  {_ratio(t.saved_model_bytes, s.saved_model_bytes, 'smaller', 'larger')}",
   ]
   if summary.agreement is not None:  # classification: same predicted class
     lines.append(f"{'agreement':<18}{_fmt(summary.agreement, '.4f'):>24}")
   lines += [
       "",
       "blessed: " + {True: "yes", False: "no", None: "-"}[summary.blessed],
+      *("  gate failed: " + line for line in summary.gate_failures),
       "pushed:  " + (summary.pushed_to or "nothing (the student was not blessed)"
                      if summary.blessed is not None else "-"),
   ]

@@ -114,6 +114,11 @@ def test_impossible_threshold_blocks_the_push(runs):
   assert states["Trainer"] == states["Distiller"] == "cached"
   assert states["Evaluator"] == "complete"
   assert "blessed: no" in out
+  # Why: TFMA's validation result, in words.
+  [failure] = runs["gated_summary"].gate_failures
+  assert failure.startswith("auc (overall): the student's 0.") and failure.endswith(
+      "is not >= 0.999")
+  assert f"gate failed: {failure}" in out
   assert runs["gated_summary"].blessed is False
   assert runs["gated_summary"].pushed_to is None
   assert sorted(os.listdir(runs["root"] / "serving_model")) == runs["blessed_versions"]

@@ -176,6 +176,9 @@ def test_regression_through_create_pipeline(taxi_regression):
   rendered = report.render(summary)
   assert "MSE" in rendered and "MAE" in rendered and "AUC" not in rendered
   assert summary.blessed == _validation(root).validation_ok
+  # Blessed or not, the summary says why in the task's terms.
+  assert bool(summary.gate_failures) == (not summary.blessed)
+  assert all(f.startswith("mean_squared_error (overall)") for f in summary.gate_failures)
 
 
 def test_regression_student_predicts_fares(taxi_regression):
