@@ -4,21 +4,18 @@ import os
 from typing import Any, Dict, List
 
 from absl import logging
-import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import types
 from tfx.components.trainer import executor as trainer_executor
-from tfx.components.trainer import fn_args_utils
 from tfx.components.util import udf_utils
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs as std
 from tfx.utils import json_utils
 from tfx.utils import path_utils
-from tfx_bsl.tfxio import dataset_options
 
+from distill_components.distiller import data
 from distill_components.distiller import export
 from distill_components.distiller import losses
 from distill_components.distiller import spec as spec_lib
@@ -37,39 +34,6 @@ _LABEL_CHECK_EXAMPLES = 1_000_000
 
 class LabelNotFoundError(ValueError):
   """The label is not among the transformed features."""
-
-
-def _dataset(fn_args: fn_args_utils.FnArgs, files: List[str], schema,
-             label_key: str, batch_size: int, repeat: bool) -> tf.data.Dataset:
-  """(features, label) batches streamed from transformed examples via TFXIO."""
-  return fn_args.data_accessor.tf_dataset_factory(
-      files,
-      dataset_options.TensorFlowDatasetOptions(
-          batch_size=batch_size, label_key=label_key,
-          num_epochs=None if repeat else 1, shuffle=repeat, shuffle_seed=0),
-      schema)
-
-
-def _train_labels(fn_args: fn_args_utils.FnArgs, schema, label_key: str,
-                  limit: int = _LABEL_CHECK_EXAMPLES) -> np.ndarray:
-  """Up to `limit` labels of the train split, reading the label column only."""
-  label_only = schema_pb2.Schema()
-  label_only.feature.extend(f for f in schema.feature if f.name == label_key)
-  data = fn_args.data_accessor.tf_dataset_factory(
-      fn_args.train_files,
-      dataset_options.TensorFlowDatasetOptions(batch_size=8192, num_epochs=1,
-                                               shuffle=False),
-      label_only)
-  chunks, count = [], 0
-  for batch in data:
-    values = batch[label_key]
-    if isinstance(values, tf.SparseTensor):
-      values = values.values
-    chunks.append(values.numpy().ravel())
-    count += chunks[-1].size
-    if count >= limit:
-      break
-  return np.concatenate(chunks)[:limit] if chunks else np.array([])
 
 
 class Executor(trainer_executor.GenericExecutor):
@@ -122,7 +86,8 @@ class Executor(trainer_executor.GenericExecutor):
           f"The teacher ({teacher.source}) does not fit the task: {e}") from e
     schema = tf_transform_output.transformed_metadata.schema
     task.check_labels(
-        _train_labels(fn_args, schema, label_key), teacher.width,
+        data.read_labels(fn_args, schema, label_key, _LABEL_CHECK_EXAMPLES),
+        teacher.width,
         where=f"The transformed label {label_key!r} of the train split")
     logging.info("Teacher read through %s; task %s.", teacher.source, task.value)
 
@@ -138,9 +103,9 @@ class Executor(trainer_executor.GenericExecutor):
           f"build_student must return a tf.keras.Model; it returned "
           f"{type(student).__name__}.")
 
-    train_data = _dataset(fn_args, fn_args.train_files, schema, label_key,
+    train_data = data.dataset(fn_args, fn_args.train_files, schema, label_key,
                           batch_size, repeat=True)
-    eval_data = _dataset(fn_args, fn_args.eval_files, schema, label_key,
+    eval_data = data.dataset(fn_args, fn_args.eval_files, schema, label_key,
                          batch_size, repeat=False)
     features, _ = next(iter(train_data))
     training.check_output_widths(teacher.logits(features), student(features))
@@ -154,7 +119,7 @@ class Executor(trainer_executor.GenericExecutor):
           tf_transform_output.transformed_feature_spec(), cache_dir)
       logging.info("Teacher outputs for %d train examples cached in %s.", count,
                    pattern)
-      train_data = _dataset(fn_args, [pattern],
+      train_data = data.dataset(fn_args, [pattern],
                             teacher_cache.extend_schema(schema, teacher.width),
                             label_key, batch_size, repeat=True)
       teacher_logits = teacher_cache.from_batch

@@ -23,9 +23,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tensorflow_metadata.proto.v0 import schema_pb2
-from tfx_bsl.tfxio import dataset_options
 
+from distill_components.distiller import data
 from distill_components.distiller import tasks
 from distill_pipelines.generic import config
 
@@ -194,27 +193,8 @@ def build_student(feats: Sequence[Feature], task, num_classes: Optional[int] = N
 def label_sample(fn_args, tf_transform_output: tft.TFTransformOutput,
                  label_key: str, limit: int = LABEL_SAMPLE_SIZE) -> np.ndarray:
   """Up to `limit` transformed labels from the head of the train split."""
-  schema = tf_transform_output.transformed_metadata.schema
-  label_only = schema_pb2.Schema()
-  label_only.feature.extend(f for f in schema.feature if f.name == label_key)
-  if not label_only.feature:
-    raise ValueError(f"label_key {label_key!r} is not among the transformed "
-                     f"features {sorted(f.name for f in schema.feature)}.")
-  data = fn_args.data_accessor.tf_dataset_factory(
-      fn_args.train_files,
-      dataset_options.TensorFlowDatasetOptions(
-          batch_size=min(limit, 1024), num_epochs=1, shuffle=False),
-      label_only)
-  chunks, count = [], 0
-  for batch in data:
-    values = batch[label_key]
-    if isinstance(values, tf.SparseTensor):
-      values = values.values
-    chunks.append(values.numpy().ravel())
-    count += chunks[-1].size
-    if count >= limit:
-      break
-  return np.concatenate(chunks)[:limit] if chunks else np.array([])
+  return data.read_labels(fn_args, tf_transform_output.transformed_metadata.schema,
+                          label_key, limit, batch_size=1024)
 
 
 def label_scale(labels: np.ndarray) -> Tuple[float, float]:
