@@ -25,6 +25,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from distill_components.distiller import data
+from distill_components.distiller import export
 from distill_components.distiller import tasks
 from distill_pipelines.generic import config
 
@@ -49,23 +50,21 @@ class Feature:
 
 def features(tf_transform_output: tft.TFTransformOutput,
              label_key: str) -> List[Feature]:
-  """The transformed features (label excluded), sorted by name."""
+  """The transformed features (label excluded), sorted by name.
+
+  What the models read is what the Distiller feeds a student:
+  `export.model_input_spec` (dense features only, the label left out).
+  """
   result = []
-  for name, spec in sorted(
-      tf_transform_output.transformed_feature_spec().items()):
-    if name == label_key:
-      continue
-    if not isinstance(spec, tf.io.FixedLenFeature):
-      raise ValueError(
-          f"Transformed feature {name!r} is {type(spec).__name__}; the generic "
-          "models need fixed-length (dense) transformed features.")
+  for name, spec in sorted(export.model_input_spec(tf_transform_output,
+                                                   label_key).items()):
     buckets = None
     if spec.dtype.is_integer:
       try:
         buckets = tf_transform_output.num_buckets_for_transformed_feature(name)
       except ValueError:  # No [0, n) domain: the feature is read as a number.
         buckets = None
-    result.append(Feature(name, spec.dtype, tuple(spec.shape), buckets))
+    result.append(Feature(name, spec.dtype, tuple(spec.shape[1:]), buckets))
   if not result:
     raise ValueError(f"The Transform outputs no feature besides the label "
                      f"{label_key!r}.")
