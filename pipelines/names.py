@@ -10,7 +10,6 @@ STUDENT = "student"
 TEACHER = "teacher"
 
 # Component ids in the pipeline (and node ids in MLMD).
-EXAMPLE_GEN = "CsvExampleGen"
 TRAINER = "Trainer"
 TEACHER_IMPORTER = "TeacherImporter"
 DISTILLER = "Distiller"
