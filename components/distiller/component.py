@@ -144,7 +144,8 @@ class Distiller(base_component.BaseComponent):
       teacher_signature: Optional[str] = None,
       teacher_outputs: Optional[str] = None,
       cache_teacher_outputs: bool = False,
-      custom_config: Optional[Dict[str, Any]] = None):
+      custom_config: Optional[Dict[str, Any]] = None,
+      raw_examples: Optional[types.BaseChannel] = None):
     """Constructs a Distiller.
 
     Args:
@@ -186,6 +187,14 @@ class Distiller(base_component.BaseComponent):
         the execution's temporary directory) and reuse them every epoch,
         instead of calling the teacher on every batch.
       custom_config: a dict passed on in `fn_args.custom_config`.
+      raw_examples: optional `Examples` channel of the untransformed examples
+        (`example_gen.outputs["examples"]`), for a teacher trained on another
+        Transform than this run's (a teacher reused from an earlier span, or
+        imported): the teacher then reads each batch through its own
+        `serving_default` on the serialized raw examples, and the student
+        reads the same batch through this run's transform graph. Ignored,
+        with a warning, when the teacher's `serving_default` does not take
+        serialized examples.
 
     Raises:
       ValueError: for a missing teacher_model / examples / transform_graph, a
@@ -247,6 +256,7 @@ class Distiller(base_component.BaseComponent):
         teacher_outputs=teacher_outputs,
         cache_teacher_outputs=int(bool(cache_teacher_outputs)),
         custom_config=json_utils.dumps(custom_config),
+        raw_examples=raw_examples,
         model=types.Channel(type=standard_artifacts.Model),
         model_run=types.Channel(type=standard_artifacts.ModelRun))
     super().__init__(spec=spec)

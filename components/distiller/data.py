@@ -1,16 +1,22 @@
-"""Reading transformed examples the way the Trainer does: TFX's DataAccessor.
+"""Reading examples the way the Trainer does: TFX's DataAccessor.
 
-Streamed through TFXIO, never loaded whole. Used by the Distiller's executor,
+Transformed examples are streamed through TFXIO, never loaded whole;
+untransformed ones (`raw_dataset`, for a teacher of another Transform) are
+parsed and transformed batch by batch with this run's transform graph. Used by the Distiller's executor,
 and by any module that needs the labels (the generic models read the label's
 scale with `read_labels`).
 """
-from typing import List
+from typing import Callable, List
 
 import numpy as np
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.components.trainer import fn_args_utils
 from tfx_bsl.tfxio import dataset_options
+
+# Examples mixed by the shuffle of the raw input: TFXIO's default buffer, the
+# one the transformed input shuffles with.
+_SHUFFLE_BUFFER = 10_000
 
 
 def dataset(fn_args: fn_args_utils.FnArgs, files: List[str], schema,
@@ -22,6 +28,34 @@ def dataset(fn_args: fn_args_utils.FnArgs, files: List[str], schema,
           batch_size=batch_size, label_key=label_key,
           num_epochs=None if repeat else 1, shuffle=repeat, shuffle_seed=0),
       schema)
+
+
+def raw_dataset(files: List[str], tft_output, label_key: str, model_inputs,
+                teacher: Callable[[tf.Tensor], tf.Tensor], batch_size: int,
+                repeat: bool, seed: int = 0) -> tf.data.Dataset:
+  """(features, label, teacher logits) batches from untransformed examples.
+
+  Each batch of serialized tf.Examples is parsed with the raw schema and
+  transformed by this run's transform graph for the student (as TFX's
+  Trainer does with raw examples), and given as it is to `teacher`, which
+  reads it through its own serving signature; both see the same examples.
+  `model_inputs`: the transformed features the student reads.
+  """
+  compression = "GZIP" if all(f.endswith(".gz") or "*" in f for f in files) else ""
+  records = tf.data.TFRecordDataset(
+      tf.data.Dataset.list_files(files, shuffle=False), compression_type=compression)
+  if repeat:
+    records = records.shuffle(_SHUFFLE_BUFFER, seed=seed).repeat()
+  raw_spec = tft_output.raw_feature_spec()
+  layer = tft_output.transform_features_layer()
+
+  def prepare(serialized):
+    transformed = layer(tf.io.parse_example(serialized, raw_spec))
+    label = transformed[label_key]
+    features = {name: transformed[name] for name in model_inputs}
+    return features, label, teacher(serialized)
+
+  return records.batch(batch_size).map(prepare).prefetch(tf.data.AUTOTUNE)
 
 
 def read_labels(fn_args: fn_args_utils.FnArgs, schema: schema_pb2.Schema,

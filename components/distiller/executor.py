@@ -1,5 +1,7 @@
 """The Distiller's executor: check the inputs, train the student, export it."""
 
+import hashlib
+import json
 import os
 from typing import Any, Dict, List
 
@@ -12,12 +14,16 @@ from tfx.components.util import udf_utils
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs as std
+from tfx.proto import trainer_pb2
+from tfx.utils import io_utils
 from tfx.utils import json_utils
 from tfx.utils import path_utils
+from tfx.utils import proto_utils
 
 from distill_components.distiller import data
 from distill_components.distiller import export
 from distill_components.distiller import losses
+from distill_components.distiller import properties
 from distill_components.distiller import spec as spec_lib
 from distill_components.distiller import tasks
 from distill_components.distiller import teacher as teacher_lib
@@ -30,6 +36,8 @@ _STAGING_DIR = "Format-Serving.partial"
 _SUMMARY_EVERY_STEPS = 100
 # The label check before training reads at most this many train labels.
 _LABEL_CHECK_EXAMPLES = 1_000_000
+# Examples per teacher call in the one pass that fills the teacher-output cache.
+_CACHE_BATCH_SIZE = 1024
 
 
 class LabelNotFoundError(ValueError):
@@ -42,6 +50,18 @@ class Executor(trainer_executor.GenericExecutor):
   Reuses the Trainer's `FnArgs` construction (the spec keeps the Trainer's
   keys), so the user's `build_student(fn_args)` sees what a `run_fn` would.
   """
+
+  def _raw_teacher(self, teacher, input_dict):
+    """The teacher's raw reader when raw examples are given and it serves them."""
+    if not input_dict.get(spec_lib.RAW_EXAMPLES_KEY):
+      return None
+    raw = teacher.raw_reader()
+    if raw is None:
+      logging.warning(
+          "raw_examples given, but the teacher's serving_default does not take "
+          "serialized tf.Examples and return [batch, %d] outputs: the teacher "
+          "reads this run's transformed features (%s).", teacher.width, teacher.source)
+    return raw
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],
@@ -103,47 +123,58 @@ class Executor(trainer_executor.GenericExecutor):
           f"build_student must return a tf.keras.Model; it returned "
           f"{type(student).__name__}.")
 
-    train_data = data.dataset(fn_args, fn_args.train_files, schema, label_key,
-                          batch_size, repeat=True)
-    eval_data = data.dataset(fn_args, fn_args.eval_files, schema, label_key,
-                         batch_size, repeat=False)
-    features, _ = next(iter(train_data))
-    training.check_output_widths(teacher.logits(features), student(features))
+    raw = self._raw_teacher(teacher, input_dict)
+    if raw is not None:
+      # The teacher reads raw examples its own way; the student this run's
+      # transformed features of the same examples.
+      split_files = lambda split: [io_utils.all_files_pattern(  # pylint: disable=g-long-lambda
+          artifact_utils.get_split_uri(input_dict[spec_lib.RAW_EXAMPLES_KEY], split))]
+      train_files = split_files(_split_name(exec_properties, std.TRAIN_ARGS_KEY, "train"))
+      eval_files = split_files(_split_name(exec_properties, std.EVAL_ARGS_KEY, "eval"))
+      batches = lambda files, size, repeat: data.raw_dataset(  # pylint: disable=g-long-lambda
+          files, tf_transform_output, label_key, feature_spec, raw, size, repeat)
+      teacher_source = f"{raw.source}, not this run's Transform"
+    else:
+      batches = lambda files, size, repeat: data.dataset(  # pylint: disable=g-long-lambda
+          fn_args, files, schema, label_key, size, repeat=repeat)
+      train_files, eval_files = fn_args.train_files, fn_args.eval_files
+      teacher_source = teacher.source
+    train_data = batches(train_files, batch_size, True)
+    eval_data = batches(eval_files, batch_size, False)
+    first = next(iter(train_data))
+    training.check_output_widths(
+        first[2] if raw is not None else teacher.logits(first[0]), student(first[0]))
 
-    teacher_logits = teacher.logits
     cache_dir = None
     if exec_properties.get(spec_lib.CACHE_TEACHER_OUTPUTS_KEY):
       cache_dir = os.path.join(self._get_tmp_dir(), "teacher_outputs")
-      pattern, count = teacher_cache.write(
-          teacher.logits, fn_args.train_files,
-          tf_transform_output.transformed_feature_spec(), cache_dir)
+      count = teacher_cache.write(
+          None if raw is not None else teacher.logits,
+          batches(train_files, _CACHE_BATCH_SIZE, False), cache_dir)
       logging.info("Teacher outputs for %d train examples cached in %s.", count,
-                   pattern)
-      train_data = data.dataset(fn_args, [pattern],
-                            teacher_cache.extend_schema(schema, teacher.width),
-                            label_key, batch_size, repeat=True)
-      teacher_logits = teacher_cache.from_batch
+                   cache_dir)
+      train_data = teacher_cache.read(cache_dir, batch_size)
 
     distillation = training.Distillation(
-        student, teacher_logits, task=task, alpha=alpha, temperature=temperature,
+        student, teacher.logits, task=task, alpha=alpha, temperature=temperature,
         optimizer=tf.keras.optimizers.Adam(
             float(exec_properties[spec_lib.LEARNING_RATE_KEY])))
     logging.info("Distilling %s into a student of %d weights: T=%s alpha=%s, "
                  "%d steps of %d examples.", teacher_dir, student.count_params(),
                  temperature, alpha, fn_args.train_steps, batch_size)
+    model_uri = artifact_utils.get_single_uri(output_dict[std.MODEL_KEY])
     try:
       distillation.fit(train_data, fn_args.train_steps,
                        summary_dir=os.path.join(fn_args.model_run_dir, "train"),
-                       summary_every=_SUMMARY_EVERY_STEPS)
+                       summary_every=_SUMMARY_EVERY_STEPS,
+                       backup_dir=_backup_dir(model_uri, input_dict, exec_properties))
     finally:
       if cache_dir:
         fileio.rmtree(cache_dir)
     # The eval split is scored against the teacher itself, cached or not.
-    distillation.use_teacher(teacher.logits)
     eval_metrics = distillation.evaluate(eval_data, fn_args.eval_steps)
     logging.info("Student on the eval split: %s", eval_metrics)
 
-    model_uri = artifact_utils.get_single_uri(output_dict[std.MODEL_KEY])
     staging_dir = os.path.join(model_uri, _STAGING_DIR)
     export.save_model(
         student, staging_dir, tf_transform_output, label_key=label_key,
@@ -155,19 +186,51 @@ class Executor(trainer_executor.GenericExecutor):
     teacher_bytes = export.saved_model_bytes(teacher_dir)
     student_bytes = export.saved_model_bytes(fn_args.serving_model_dir)
     record = artifact_utils.get_single_instance(output_dict[std.MODEL_KEY])
-    record.set_string_custom_property("teacher_uri", teacher_artifact.uri)
-    record.set_string_custom_property("teacher_source", teacher.source)
-    record.set_string_custom_property("task", task.value)
-    record.set_float_custom_property("temperature", temperature)
-    record.set_float_custom_property("alpha", alpha)
-    record.set_int_custom_property("cache_teacher_outputs", int(bool(cache_dir)))
-    record.set_int_custom_property("teacher_params", teacher.num_params)
-    record.set_int_custom_property("student_params", student_params)
+    record.set_string_custom_property(properties.TEACHER_URI, teacher_artifact.uri)
+    record.set_string_custom_property(properties.TEACHER_SOURCE, teacher_source)
+    record.set_string_custom_property(properties.TASK, task.value)
+    record.set_float_custom_property(properties.TEMPERATURE, temperature)
+    record.set_float_custom_property(properties.ALPHA, alpha)
+    record.set_int_custom_property(properties.CACHE_TEACHER_OUTPUTS, int(bool(cache_dir)))
+    record.set_int_custom_property(properties.TEACHER_PARAMS, teacher.num_params)
+    record.set_int_custom_property(properties.STUDENT_PARAMS, student_params)
     record.set_float_custom_property(
-        "compression_ratio", teacher.num_params / max(student_params, 1))
-    record.set_int_custom_property("teacher_saved_model_bytes", teacher_bytes)
-    record.set_int_custom_property("student_saved_model_bytes", student_bytes)
+        properties.COMPRESSION_RATIO, teacher.num_params / max(student_params, 1))
+    record.set_int_custom_property(properties.TEACHER_SAVED_MODEL_BYTES, teacher_bytes)
+    record.set_int_custom_property(properties.STUDENT_SAVED_MODEL_BYTES, student_bytes)
     for name, value in eval_metrics.items():
-      record.set_float_custom_property(f"eval_{name}", float(value))
+      record.set_float_custom_property(properties.EVAL_PREFIX + name, float(value))
     logging.info("Student written to %s (%d weights, teacher %d).",
                  fn_args.serving_model_dir, student_params, teacher.num_params)
+
+
+def _split_name(exec_properties, key: str, default: str) -> str:
+  """The first split train_args / eval_args name (TFX's default otherwise)."""
+  args = (trainer_pb2.TrainArgs() if key == std.TRAIN_ARGS_KEY
+          else trainer_pb2.EvalArgs())
+  if exec_properties.get(key):
+    proto_utils.json_to_proto(exec_properties[key], args)
+  return args.splits[0] if args.splits else default
+
+
+def _backup_dir(model_uri: str, input_dict, exec_properties) -> str:
+  """Where training checkpoints wait for a rerun of the same Distiller work.
+
+  Rerunning a pipeline after a crash makes a new execution with new output
+  URIs (`<pipeline root>/Distiller/model/<execution id>`): TFX 1.16's
+  launcher reuses an execution, and so its URIs and `stateful_working_dir`,
+  only within the same pipeline run, and LocalDagRunner starts a new run
+  each time. So the directory is named by what the work is: the input
+  artifacts' URIs and the execution properties. It sits beside the
+  Distiller's outputs (`<pipeline root>/Distiller/training_backup/
+  <fingerprint>`); Keras' BackupAndRestore deletes it once training
+  completes.
+  """
+  work = {"inputs": {key: sorted(a.uri for a in artifacts)
+                     for key, artifacts in input_dict.items()},
+          "properties": {k: v for k, v in exec_properties.items()
+                         if isinstance(v, (str, int, float, bool, type(None)))}}
+  fingerprint = hashlib.sha256(
+      json.dumps(work, sort_keys=True).encode()).hexdigest()[:16]
+  component_dir = os.path.dirname(os.path.dirname(model_uri))
+  return os.path.join(component_dir, "training_backup", fingerprint)

@@ -24,6 +24,7 @@ LEARNING_RATE_KEY = "learning_rate"
 TEACHER_SIGNATURE_KEY = "teacher_signature"
 CACHE_TEACHER_OUTPUTS_KEY = "cache_teacher_outputs"
 TEACHER_OUTPUTS_KEY = "teacher_outputs"
+RAW_EXAMPLES_KEY = "raw_examples"
 
 
 class DistillerSpec(ComponentSpec):
@@ -63,6 +64,11 @@ class DistillerSpec(ComponentSpec):
           type=standard_artifacts.Schema, optional=True),
       std.HYPERPARAMETERS_KEY: ChannelParameter(
           type=standard_artifacts.HyperParameters, optional=True),
+      # The untransformed examples (ExampleGen's), for a teacher trained on
+      # another Transform (reused, imported): it reads them through its own
+      # serving signature while the student reads this run's Transform.
+      RAW_EXAMPLES_KEY: ChannelParameter(
+          type=standard_artifacts.Examples, optional=True),
   }
   OUTPUTS = {
       std.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),

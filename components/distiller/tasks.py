@@ -89,6 +89,12 @@ class Task(str, enum.Enum):
     if not np.all(np.isfinite(values.astype(np.float64))):
       bad = values[~np.isfinite(values.astype(np.float64))][0]
       raise LabelError(f"{where} holds {bad!r}; labels must be finite numbers.")
+    distinct = np.unique(values)
+    if distinct.size == 1:
+      raise LabelError(
+          f"{where} has one value ({distinct[0]!r}) in all {values.size:,} "
+          "examples: there is nothing to learn, and a student trained on it "
+          "answers the same for every request. Check how the label is computed.")
     if self is Task.REGRESSION:
       return
     classes = self.num_classes(output_width)

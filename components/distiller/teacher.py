@@ -70,7 +70,6 @@ class Teacher:
   def __init__(self, model_dir: str, feature_spec: Dict[str, tf.TensorSpec], *,
                task: tasks.Task, signature_name: Optional[str] = None,
                outputs: Optional[str] = None):
-    self.model_dir = model_dir
     task = tasks.Task.parse(task)
     if outputs not in (None, *_KINDS):
       raise TeacherContractError(
@@ -95,6 +94,7 @@ class Teacher:
     else:
       reading = _keras_model(self._loaded, model_dir, outputs, task)
     self._reading = reading
+    self._task = task
     self.source = reading.source
     self._inputs = _check_inputs(reading.inputs, feature_spec, self.source)
     self.input_names = sorted(reading.inputs)
@@ -106,12 +106,65 @@ class Teacher:
     self.width = int(shape[-1])
     self.num_params = sum(v.shape.num_elements() for v in reading.fn.variables)
 
+  def raw_reader(self) -> Optional["RawReader"]:
+    """The teacher read through its own `serving_default` on serialized raw
+    tf.Examples, or None when that signature takes something else."""
+    return RawReader.of(self._loaded, self.width, self._task)
+
   def logits(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
     """[batch, K] float32 logits (regression: predictions) for a batch."""
     inputs = {name: _conform(features[name], spec)
               for name, spec in self._inputs.items()}
     out = tf.cast(self._reading.call(inputs), tf.float32)
     if self._reading.kind == outputs_lib.PROBABILITIES:
+      return losses.logits_from_probabilities(out)
+    return out
+
+
+class RawReader:
+  """A teacher called as it serves: serialized raw tf.Examples in, through its
+  own `serving_default` (its own Transform inside), [batch, K] logits out.
+
+  For a teacher trained on another Transform than the student's (reused from
+  an earlier span, imported from elsewhere): its transformed features would
+  not be this run's. The output is the signature's only one, or the one named
+  `logits`, `probabilities` or `predictions`; whether it holds logits or
+  probabilities is read from its name, else from the op computing it.
+  """
+
+  def __init__(self, fn, output: str, kind: Optional[str]):
+    self._fn = fn
+    self._argument = next(iter(fn.structured_input_signature[1]))
+    self._output, self._kind = output, kind
+    self.source = f"its serving_default on raw examples ({output!r}, {kind or 'predictions'})"
+
+  @classmethod
+  def of(cls, loaded, width: int, task: tasks.Task) -> Optional["RawReader"]:
+    fn = loaded.signatures.get("serving_default")
+    if fn is None:
+      return None
+    arguments = fn.structured_input_signature[1]
+    if len(arguments) != 1 or next(iter(arguments.values())).dtype != tf.string:
+      return None
+    returned = fn.structured_outputs
+    named = [k for k in ("logits", "probabilities", "predictions") if k in returned]
+    output = named[0] if named else (next(iter(returned)) if len(returned) == 1 else None)
+    if output is None or returned[output].shape[-1] != width:
+      return None
+    if not task.is_classification:
+      kind = None
+    elif output in _KINDS:
+      kind = output
+    else:
+      kind = outputs_lib.head(fn).kind if len(returned) == 1 else None
+      if kind is None:
+        return None
+    return cls(fn, output, kind)
+
+  def __call__(self, serialized: tf.Tensor) -> tf.Tensor:
+    out = tf.cast(self._fn(**{self._argument: serialized})[self._output], tf.float32)
+    out = tf.reshape(out, [-1, out.shape[-1]])
+    if self._kind == outputs_lib.PROBABILITIES:
       return losses.logits_from_probabilities(out)
     return out
 

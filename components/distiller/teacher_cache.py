@@ -2,72 +2,71 @@
 
 Online distillation calls the teacher on every batch of every epoch; with a
 large teacher that forward pass is most of a training step. With
-`cache_teacher_outputs=True` the executor first streams the train split once
-through the teacher and writes each transformed example again with one more
-feature, `__teacher_logits__` (float, [K]), next to the model run's logs. The
-training input then reads those files through the same DataAccessor (TFXIO)
-with the schema extended by that feature, and the loop takes the teacher's
-logits from the batch instead of calling the teacher.
-
-Each example is rewritten whole, with the feature added: a second
-`tf.Example` appended to the bytes would be a valid protobuf merge, but
-TensorFlow's fast example parser falls back to its slow path on such records
-(measured: it cost 40% of training throughput).
+`cache_teacher_outputs=True` the executor first runs the teacher once over
+the train split (one epoch, in file order) and saves each batch as
+(features, label, teacher logits) with `tf.data.Dataset.save`, in the
+execution's temporary directory. Training reads it back with
+`Dataset.load`, shuffled and repeated as the online input is, and takes the
+teacher's logits from each batch's third element instead of calling the
+teacher. The features are the tensors the student reads online; nothing is
+added to them. The cache costs one copy of the transformed train split, as
+tensors, on the worker's disk.
 """
-import os
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, Optional
 
 import tensorflow as tf
-from tensorflow_metadata.proto.v0 import schema_pb2
 
-TEACHER_LOGITS_FEATURE = "__teacher_logits__"
-_BATCH = 1024
+TeacherFn = Callable[[Dict[str, tf.Tensor]], tf.Tensor]
+
+# Examples mixed by the shuffle of the cached split: TFXIO's default buffer,
+# the one the online input shuffles with.
+SHUFFLE_BUFFER = 10_000
 
 
-def write(teacher_logits, files: List[str], feature_spec: Dict[str, object],
-          out_dir: str) -> Tuple[str, int]:
-  """Writes the examples of `files` with the teacher's logits added.
+def write(teacher_logits: Optional[TeacherFn], dataset: tf.data.Dataset,
+          path: str) -> int:
+  """Runs the teacher once over `dataset` and saves what training needs.
 
   Args:
-    teacher_logits: features dict -> [batch, K] logits (the Teacher's).
-    files: file patterns of gzipped TFRecords of transformed tf.Examples.
-    feature_spec: the transformed feature spec, to parse what the teacher reads.
-    out_dir: where to write; it is created.
+    teacher_logits: features dict -> [batch, K] logits (the Teacher's); None
+      when `dataset` carries them already (a teacher reading raw examples).
+    dataset: (features, labels) batches of the train split, one epoch, or
+      (features, labels, teacher logits) with `teacher_logits` None.
+    path: a directory for `tf.data.Dataset.save`; `read` takes it.
 
   Returns:
-    (file pattern of what was written, number of examples).
+    The number of examples saved.
   """
-  tf.io.gfile.makedirs(out_dir)
-  path = os.path.join(out_dir, "teacher_logits.tfrecord.gz")
-  records = tf.data.TFRecordDataset(
-      tf.data.Dataset.list_files(files, shuffle=False), compression_type="GZIP")
+  if teacher_logits is None:
+    dataset.save(path)
+    return sum(int(tf.shape(labels)[0]) for _, labels, _ in tf.data.Dataset.load(path))
+  features_spec, labels_spec = dataset.element_spec
+  width = teacher_logits(next(iter(dataset))[0]).shape[-1]
   count = 0
-  with tf.io.TFRecordWriter(path, options="GZIP") as writer:
-    for serialized in records.batch(_BATCH).prefetch(1):
-      logits = teacher_logits(tf.io.parse_example(serialized, feature_spec)).numpy()
-      for record, row in zip(serialized.numpy(), logits):
-        example = tf.train.Example.FromString(record)
-        example.features.feature[TEACHER_LOGITS_FEATURE].float_list.value.extend(row)
-        writer.write(example.SerializeToString())
-      count += len(logits)
-  return path, count
+
+  # The teacher runs here, eagerly, not in a `Dataset.map`: tf.data runs
+  # its functions on the host CPU, and the teacher belongs where TensorFlow
+  # places it (a GPU if there is one).
+  def with_logits():
+    nonlocal count
+    for features, labels in dataset.prefetch(1):
+      logits = teacher_logits(features)
+      count += int(tf.shape(logits)[0])
+      yield features, labels, logits
+
+  tf.data.Dataset.from_generator(
+      with_logits, output_signature=(
+          features_spec, labels_spec,
+          tf.TensorSpec([None, width], tf.float32))).save(path)
+  return count
 
 
-def extend_schema(schema: schema_pb2.Schema, width: int) -> schema_pb2.Schema:
-  """The transformed schema plus the teacher-logits feature."""
-  extended = schema_pb2.Schema()
-  extended.CopyFrom(schema)
-  feature = extended.feature.add(name=TEACHER_LOGITS_FEATURE,
-                                 type=schema_pb2.FLOAT)
-  feature.shape.dim.add(size=width)
-  feature.presence.min_fraction = 1.0
-  return extended
+def read(path: str, batch_size: int, seed: int = 0) -> tf.data.Dataset:
+  """(features, labels, teacher logits) batches of what `write` saved.
 
-
-def from_batch(features: Dict[str, tf.Tensor]) -> tf.Tensor:
-  """The cached teacher logits of a batch read with `extend_schema`."""
-  return features[TEACHER_LOGITS_FEATURE]
-
-
-def without_logits(features: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-  return {k: v for k, v in features.items() if k != TEACHER_LOGITS_FEATURE}
+  Example by example, shuffled as TFXIO shuffles the online input, and
+  repeated without end.
+  """
+  return (tf.data.Dataset.load(path).unbatch()
+          .shuffle(SHUFFLE_BUFFER, seed=seed).repeat().batch(batch_size)
+          .prefetch(tf.data.AUTOTUNE))

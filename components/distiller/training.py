@@ -1,27 +1,33 @@
 """The training loop: a student learns from a teacher's logits and the labels.
 
-Pure TensorFlow; no TFX. The executor feeds it `tf.data` batches of
-(transformed features, label).
-
-The steps are `tf.function(autograph=False)`: nothing in them branches on a
-tensor, and AutoGraph's conversion of `tf_keras` internals (which `fit` pays
-for) costs about 30 s per process here, against 2-3 s for a plain trace.
+No TFX. The executor feeds it `tf.data` batches of (transformed features,
+label), or (features, label, teacher logits) when the teacher's outputs are
+cached (`teacher_cache.py`). `DistillationModel` is a tf-keras `Model` around
+the student whose `train_step`/`test_step` compute the distillation loss
+(`losses.py`); Keras' `fit` trains it, several steps per call
+(`steps_per_execution`), with Keras callbacks: TensorBoard (the curves in the
+model run), TerminateOnNaN plus a callback that names the step where the loss
+stopped being finite, and BackupAndRestore, so a Distiller killed
+mid-training resumes from its last checkpoint when it runs again instead of
+starting over.
 """
 
-from typing import Callable, Dict, Iterable, Optional
+import math
+from typing import Callable, Dict, Iterable, List, Optional
 
 from absl import logging
 import tensorflow as tf
 
 from distill_components.distiller import losses
 from distill_components.distiller import tasks
-from distill_components.distiller import teacher_cache
 
 TeacherFn = Callable[[Dict[str, tf.Tensor]], tf.Tensor]
 
 # Train steps per `tf.function` call: the host reads the metrics back once per
 # call, not once per step (see bench/throughput.py).
 STEPS_PER_EXECUTION = 50
+_TERMS = ("loss", "soft_loss", "hard_loss")
+
 
 class StudentOutputError(ValueError):
   """The student's outputs cannot be compared with the teacher's."""
@@ -43,38 +49,49 @@ def check_output_widths(teacher: tf.Tensor, student: tf.Tensor) -> None:
         f"{teacher.shape[-1]}] outputs to learn from this teacher.")
 
 
-class Distillation:
-  """Trains `student` on the distillation loss against `teacher_logits`.
+class DistillationModel(tf.keras.Model):
+  """The student, trained by Keras on the distillation loss.
 
   Only the student's weights change; the teacher is called, never trained.
+  Calling the model calls the student. A batch is (features, labels), and
+  the teacher is called on the features, or (features, labels, teacher
+  logits) from the teacher-output cache. Each train step returns its own loss
+  terms (not running means), so logs and curves show the step's values.
   """
 
   def __init__(self, student: tf.keras.Model, teacher_logits: TeacherFn, *,
-               task: tasks.Task, alpha: float, temperature: float,
-               optimizer: tf.keras.optimizers.Optimizer):
+               task: tasks.Task, alpha: float, temperature: float):
+    super().__init__()
     losses.check_alpha_and_temperature(alpha, temperature)
     self.student = student
     self.task = tasks.Task.parse(task)
     self.alpha = float(alpha)
     self.temperature = float(temperature)
-    self._teacher_logits = teacher_logits
-    self._optimizer = optimizer
-    self._compile()
+    self.teacher_logits = teacher_logits
+    # The first train step whose loss was not finite (0: none) and its terms.
+    self.bad_step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    self.bad_terms = tf.Variable(tf.zeros([len(_TERMS)]), trainable=False)
+    names = _TERMS + (("agreement",) if self.task.is_classification else ())
+    self._means = {name: tf.keras.metrics.Mean(name) for name in names}
+    self._examples = tf.keras.metrics.Sum("examples")
 
-  def _compile(self):
-    self.train_steps = tf.function(self._train_steps, autograph=False)
-    self.eval_step = tf.function(self._eval_step, autograph=False)
+  @property
+  def metrics(self) -> List[tf.keras.metrics.Metric]:
+    return [*self._means.values(), self._examples]
 
-  def use_teacher(self, teacher_logits: TeacherFn) -> None:
-    """Switches where teacher logits come from (e.g. cached -> online)."""
-    self._teacher_logits = teacher_logits
-    self._compile()
+  def call(self, features, training=False):
+    return self.student(features, training=training)
 
-  def _metrics(self, features, labels, training):
-    teacher = tf.stop_gradient(self._teacher_logits(features))
-    # Cached teacher outputs ride in the batch; the student never sees them.
-    student = self.student(teacher_cache.without_logits(features),
-                           training=training)
+  def _unpack(self, data):
+    """(features, labels, teacher logits) of a batch, cached or not."""
+    if len(data) == 3:  # cached: the teacher ran once, before training
+      return data
+    features, labels = data
+    return features, labels, self.teacher_logits(features)
+
+  def _terms(self, features, labels, teacher, training):
+    teacher = tf.stop_gradient(teacher)
+    student = self(features, training=training)
     values = losses.distillation_loss(
         labels, teacher, student, task=self.task, alpha=self.alpha,
         temperature=self.temperature)
@@ -84,93 +101,155 @@ class Distillation:
           tf.float32))
     return values
 
-  def _train_step(self, features, labels):
+  # Nothing in a step branches on a tensor: AutoGraph's conversion of it and
+  # of every Keras layer it calls cost ~20 s per process (measured), for nothing.
+  @tf.autograph.experimental.do_not_convert
+  def train_step(self, data):
     with tf.GradientTape() as tape:
-      values = self._metrics(features, labels, training=True)
+      values = self._terms(*self._unpack(data), training=True)
     variables = self.student.trainable_variables
-    self._optimizer.apply_gradients(
+    self.optimizer.apply_gradients(
         zip(tape.gradient(values["loss"], variables), variables))
+    bad = tf.logical_and(tf.equal(self.bad_step, 0),
+                         tf.logical_not(tf.math.is_finite(values["loss"])))
+    self.bad_step.assign(tf.where(bad, tf.cast(self.optimizer.iterations, tf.int64),
+                                  self.bad_step))
+    self.bad_terms.assign(tf.where(bad, tf.stack([values[k] for k in _TERMS]),
+                                   self.bad_terms))
     return values
 
-  def _train_steps(self, iterator, count):
-    """`count` train steps in one call, like Keras' `steps_per_execution`.
+  @tf.autograph.experimental.do_not_convert
+  def test_step(self, data):
+    features, labels, teacher = self._unpack(data)
+    values = self._terms(features, labels, teacher, training=False)
+    examples = tf.shape(labels)[0]
+    for name, value in values.items():
+      self._means[name].update_state(value, sample_weight=examples)
+    self._examples.update_state(examples)
+    return {m.name: m.result() for m in self.metrics}
 
-    The host waits once per call instead of once per step. Returns the last
-    step's metrics, the index (0-based, within this call) of the first step
-    whose loss was not finite (-1 if none), and that step's metrics.
-    """
-    def step(index, first_bad, at_bad):
-      values = self._train_step(*iterator.get_next())
-      bad = tf.logical_and(first_bad < 0,
-                           tf.logical_not(tf.math.is_finite(values["loss"])))
-      at_bad = {k: tf.where(bad, values[k], v) for k, v in at_bad.items()}
-      return values, tf.where(bad, index, first_bad), at_bad
 
-    def body(index, values, first_bad, at_bad):
-      del values  # only the last step's are returned
-      return (index + 1, *step(index, first_bad, at_bad))
+class _NameTheNonFiniteStep(tf.keras.callbacks.Callback):
+  """Stops training at the first step whose loss was NaN/inf and keeps its name.
 
-    first = step(tf.constant(0), tf.constant(-1),
-                 {k: tf.constant(0.0) for k in ("loss", "soft_loss", "hard_loss")})
-    _, values, first_bad, at_bad = tf.while_loop(
-        lambda index, *_: index < count, body, (tf.constant(1), *first))
-    return values, first_bad, at_bad
+  Several steps run per call; the model records which one it was. The error
+  is raised once `fit` has returned, not from here: a callback that raises
+  skips every callback's `on_train_end`, and TensorBoard's would then leave
+  its summary writer and recording condition as the process's defaults
+  (under LocalDagRunner, every later component's).
+  """
 
-  def _eval_step(self, features, labels):
-    values = self._metrics(features, labels, training=False)
-    values["examples"] = tf.shape(labels)[0]
-    return values
+  def __init__(self):
+    super().__init__()
+    self.error: Optional[FloatingPointError] = None
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = int(self.model.bad_step.numpy())
+    if step and self.error is None:
+      terms = dict(zip(_TERMS, (float(v) for v in self.model.bad_terms.numpy())))
+      self.error = FloatingPointError(
+          f"The distillation loss became {terms['loss']} at step {step} "
+          f"(soft_loss={terms['soft_loss']}, hard_loss={terms['hard_loss']}). "
+          "Check the inputs and the teacher's outputs for NaN or inf, or lower "
+          "the learning rate.")
+      self.model.stop_training = True
+
+
+class _LogProgress(tf.keras.callbacks.Callback):
+  """Logs "Distillation step N/M: ..." (the console's live line reads it)."""
+
+  def __init__(self, steps: int, every: int):
+    super().__init__()
+    self._steps, self._every, self._last = steps, every, 0
+    self.values: Dict[str, float] = {}
+
+  def on_train_batch_end(self, batch, logs=None):
+    done = int(self.model.optimizer.iterations.numpy())
+    self.values = {k: float(v) for k, v in (logs or {}).items()}
+    if done // self._every > self._last // self._every or done == self._steps:
+      logging.info("Distillation step %d/%d: %s", done, self._steps, self.values)
+    self._last = done
+
+
+class _BackupAndRestore(tf.keras.callbacks.BackupAndRestore):
+  """Keras' BackupAndRestore, resuming at the right step with several steps
+  per call: tf_keras 2.16 records the first step of the call it checkpointed,
+  so a resumed run would repeat all but one of that call's steps (measured: a
+  3,000-step run resumed at 500 trained 3,024 steps); this records the last.
+  """
+
+  def on_train_batch_end(self, batch, logs=None):
+    self._training_state._ckpt_saved_batch.assign(batch)  # pylint: disable=protected-access
+    super().on_train_batch_end(batch, logs)
+
+
+class Distillation:
+  """Trains `student` on the distillation loss against `teacher_logits`."""
+
+  def __init__(self, student: tf.keras.Model, teacher_logits: TeacherFn, *,
+               task: tasks.Task, alpha: float, temperature: float,
+               optimizer: tf.keras.optimizers.Optimizer):
+    self.student = student
+    self.model = DistillationModel(student, teacher_logits, task=task,
+                                   alpha=alpha, temperature=temperature)
+    self.task = self.model.task
+    self.alpha = self.model.alpha
+    self.temperature = self.model.temperature
+    self._optimizer = optimizer
+    self._steps_per_execution = None
+
+  def _compile(self, steps_per_execution: int) -> None:
+    # Compiling drops the traced step functions: only when the steps per call
+    # change (a later `fit` of the same loop costs no second trace).
+    if steps_per_execution != self._steps_per_execution:
+      self.model.compile(optimizer=self._optimizer,
+                         steps_per_execution=steps_per_execution)
+      self._steps_per_execution = steps_per_execution
 
   def fit(self, train_data: tf.data.Dataset, steps: int,
           summary_dir: Optional[str] = None, summary_every: int = 100,
-          steps_per_execution: int = STEPS_PER_EXECUTION) -> Dict[str, float]:
+          steps_per_execution: int = STEPS_PER_EXECUTION,
+          backup_dir: Optional[str] = None) -> Dict[str, float]:
     """Runs `steps` training steps; returns the last step's metrics.
 
-    `train_data` must yield at least `steps` batches (repeat it). Steps run
-    `steps_per_execution` at a time; metrics are read back, logged and
-    written as summaries every `summary_every` steps and after the last.
-    Raises FloatingPointError naming the first step whose loss is NaN or
-    infinite.
+    `train_data` must yield at least `steps` batches (repeat it) of
+    (features, labels) or (features, labels, teacher logits). Summaries
+    go to `summary_dir` every `summary_every` steps (TensorBoard). With
+    `backup_dir`, a checkpoint is kept there every `summary_every` steps and
+    a later call with the same directory resumes from it; it is removed once
+    training completes. Raises FloatingPointError naming the first step whose
+    loss is NaN or infinite.
     """
     if steps_per_execution < 1:
       raise ValueError(f"steps_per_execution must be >= 1, not {steps_per_execution}.")
-    writer = tf.summary.create_file_writer(summary_dir) if summary_dir else None
-    iterator = iter(train_data)
-    values, done = {}, 0
-    while done < steps:
-      count = min(steps_per_execution, steps - done,
-                  summary_every - done % summary_every)
-      values, first_bad, at_bad = self.train_steps(iterator, tf.constant(count))
-      if int(first_bad) >= 0:
-        at_bad = {k: float(v) for k, v in at_bad.items()}
-        raise FloatingPointError(
-            f"The distillation loss became {at_bad['loss']} at step "
-            f"{done + int(first_bad) + 1} (soft_loss={at_bad['soft_loss']}, "
-            f"hard_loss={at_bad['hard_loss']}). Check the inputs and the "
-            "teacher's outputs for NaN or inf, or lower the learning rate.")
-      values = {k: float(v) for k, v in values.items()}
-      done += count
-      if done % summary_every == 0 or done == steps:
-        if writer:
-          with writer.as_default(step=done):
-            for name, value in values.items():
-              tf.summary.scalar(name, value)
-        logging.info("Distillation step %d/%d: %s", done, steps, values)
-    if writer:
-      writer.close()
-    return values
+    # Calls end on every multiple of summary_every, where summaries and
+    # checkpoints are written.
+    per_call = math.gcd(steps_per_execution, summary_every)
+    self._compile(per_call)
+    progress = _LogProgress(steps, summary_every)
+    non_finite = _NameTheNonFiniteStep()
+    callbacks = [non_finite, tf.keras.callbacks.TerminateOnNaN(), progress]
+    if summary_dir:
+      callbacks.append(tf.keras.callbacks.TensorBoard(
+          summary_dir, update_freq=summary_every, write_graph=False,
+          profile_batch=0))
+    if backup_dir:
+      # Keras counts calls, not steps, between checkpoints.
+      callbacks.append(_BackupAndRestore(
+          backup_dir, save_freq=summary_every // per_call, delete_checkpoint=True))
+    self.model.fit(train_data, epochs=1, steps_per_epoch=steps, verbose=0,
+                   callbacks=callbacks)
+    if non_finite.error is not None:
+      raise non_finite.error
+    return {k: v for k, v in progress.values.items() if k != "examples"}
 
   def evaluate(self, eval_data: Iterable, steps: Optional[int] = None
                ) -> Dict[str, float]:
     """Example-weighted means of the metrics over `steps` batches (all if None)."""
+    # One step per call: an eval split of unknown length ends mid-call.
+    self._compile(1)
     data = eval_data.take(steps) if steps else eval_data
-    sums, count = {}, 0
-    for features, labels in data:
-      values = self.eval_step(features, labels)
-      n = int(values.pop("examples"))
-      count += n
-      for name, value in values.items():
-        sums[name] = sums.get(name, 0.0) + float(value) * n
-    if not count:
+    values = self.model.evaluate(data, verbose=0, return_dict=True)
+    if not values.pop("examples", 0):
       raise ValueError("The eval split yielded no examples.")
-    return {name: total / count for name, total in sums.items()}
+    return {k: float(v) for k, v in values.items()}

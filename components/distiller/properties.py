@@ -1,0 +1,35 @@
+"""The names of what is recorded in ML Metadata, in one place.
+
+The Distiller writes these custom properties on its student `Model`; the
+console summary, the report and the benchmarks read them. TFX's own (the
+Evaluator's blessing, the Pusher's pushed model) are repeated here, with where
+TFX defines them, so a reader finds every property name in one module (and
+this one imports without loading TFX).
+"""
+
+# On the Distiller's student Model.
+TEACHER_URI = "teacher_uri"
+TEACHER_SOURCE = "teacher_source"  # how the teacher was read (signature, Keras)
+TASK = "task"  # Task.value: binary, multiclass, regression
+TEMPERATURE = "temperature"
+ALPHA = "alpha"
+CACHE_TEACHER_OUTPUTS = "cache_teacher_outputs"  # 1 or 0
+TEACHER_PARAMS = "teacher_params"
+STUDENT_PARAMS = "student_params"
+COMPRESSION_RATIO = "compression_ratio"  # teacher params / student params
+TEACHER_SAVED_MODEL_BYTES = "teacher_saved_model_bytes"
+STUDENT_SAVED_MODEL_BYTES = "student_saved_model_bytes"
+EVAL_PREFIX = "eval_"  # eval_<metric>: the Distiller's own eval, e.g. eval_agreement
+EVAL_AGREEMENT = EVAL_PREFIX + "agreement"
+
+# TFX's: an Evaluator's ModelBlessing (tfx.components.evaluator.constants).
+BLESSED = "blessed"
+CURRENT_MODEL = "current_model"
+BASELINE_MODEL = "baseline_model"
+# TFX's: the Pusher's PushedModel (private in tfx.components.pusher.executor).
+PUSHED = "pushed"
+PUSHED_DESTINATION = "pushed_destination"
+
+# On an execution `tfx-distill run` found unfinished (its process killed, or
+# interrupted): why it was marked failed or canceled.
+UNFINISHED_REASON = "unfinished_reason"

@@ -1,0 +1,141 @@
+"""TFX's Evaluator, with slice thresholds held only on slices large enough.
+
+A gate per slice must not be decided by a slice of a dozen examples: its AUC
+is noise. TFMA's own `options.min_slice_size` does not help: TFMA drops the
+small slices' metrics and its validator then fails each of their thresholds
+as "Metric not found", so a tiny slice blocks every push.
+
+This executor reads the EvalConfig's `options.min_slice_size` as "the smallest
+slice that gates": before TFMA runs, it counts the values of each slicing
+column in the evaluated splits and replaces every per-slice threshold on
+`SlicingSpec(feature_keys=[column])` by one threshold per value with at least
+that many examples (`SlicingSpec(feature_values={column: value})`). Smaller
+slices keep their metrics (they are still computed and reported) but no
+threshold. Everything else is TFX's Evaluator unchanged.
+"""
+
+import collections
+from typing import Any, Dict, Iterable, List
+
+from absl import logging
+import pyarrow.compute as pc
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from tfx import types
+from tfx.components.evaluator import component as evaluator_component
+from tfx.components.evaluator import executor as evaluator_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.types import artifact_utils
+from tfx.types import standard_component_specs as std
+from tfx.utils import io_utils
+from tfx.utils import json_utils
+from tfx.utils import proto_utils
+from tfx_bsl.coders import example_coder
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+_BATCH = 4096
+
+
+def slice_sizes(files: Iterable[str], schema: schema_pb2.Schema,
+                columns: List[str]) -> Dict[str, collections.Counter]:
+  """column -> Counter(value as TFMA prints it -> examples holding it).
+
+  Reads gzipped TFRecords of tf.Examples; decodes only `columns` (TFX-BSL's
+  example decoder, the one TFX's TFXIO uses).
+  """
+  missing = sorted(set(columns) - {f.name for f in schema.feature})
+  if missing:
+    raise ValueError(f"slice_by names columns the data does not have: {missing}; "
+                     f"the columns are {sorted(f.name for f in schema.feature)}")
+  projected = schema_pb2.Schema()
+  projected.feature.extend(f for f in schema.feature if f.name in columns)
+  decoder = example_coder.ExamplesToRecordBatchDecoder(
+      projected.SerializeToString())
+  counts = {column: collections.Counter() for column in columns}
+  records = tf.data.TFRecordDataset(
+      tf.data.Dataset.list_files(list(files), shuffle=False),
+      compression_type="GZIP").batch(_BATCH)
+  for batch in records.as_numpy_iterator():
+    table = decoder.DecodeBatch(list(batch))
+    for column in columns:
+      values = pc.list_flatten(table.column(column))
+      for entry in pc.value_counts(values).to_pylist():
+        value = entry["values"]
+        if isinstance(value, bytes):
+          value = value.decode("utf-8", "replace")
+        counts[column][str(value)] += entry["counts"]
+  return counts
+
+
+def narrow_slice_thresholds(config: tfma.EvalConfig,
+                            sizes: Dict[str, collections.Counter]) -> tfma.EvalConfig:
+  """`config` with each per-column slice threshold kept on large slices only.
+
+  Clears `options.min_slice_size` (the minimum is applied here; TFMA's own
+  would fail the small slices instead of skipping them).
+  """
+  minimum = config.options.min_slice_size.value
+  narrowed = tfma.EvalConfig()
+  narrowed.CopyFrom(config)
+  narrowed.options.ClearField("min_slice_size")
+  for spec in narrowed.metrics_specs:
+    for metric in spec.metrics:
+      for bound in metric.per_slice_thresholds:
+        kept = []
+        for slicing in bound.slicing_specs:
+          if len(slicing.feature_keys) == 1 and not slicing.feature_values:
+            column = slicing.feature_keys[0]
+            kept += [tfma.SlicingSpec(feature_values={column: value})
+                     for value, count in sorted(sizes.get(column, {}).items())
+                     if count >= minimum]
+          else:
+            kept.append(slicing)
+        del bound.slicing_specs[:]
+        bound.slicing_specs.extend(kept)
+  return narrowed
+
+
+def _sliced_columns(config: tfma.EvalConfig) -> List[str]:
+  return sorted({s.feature_keys[0] for s in config.slicing_specs
+                 if len(s.feature_keys) == 1})
+
+
+class Executor(evaluator_executor.Executor):
+  """TFX's Evaluator executor; narrows slice thresholds first (see module)."""
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]) -> None:
+    text = exec_properties.get(std.EVAL_CONFIG_KEY)
+    if text:
+      config = tfma.EvalConfig()
+      proto_utils.json_to_proto(text, config)
+      columns = _sliced_columns(config)
+      if config.options.min_slice_size.value > 1 and columns:
+        if std.SCHEMA_KEY not in input_dict:
+          raise ValueError("A sliced gate needs the schema: pass `schema` to the "
+                           "Evaluator.")
+        schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(
+            artifact_utils.get_single_uri(input_dict[std.SCHEMA_KEY])))
+        splits = json_utils.loads(
+            exec_properties.get(std.EXAMPLE_SPLITS_KEY) or "null") or ["eval"]
+        files = [io_utils.all_files_pattern(uri) for split in splits
+                 for uri in artifact_utils.get_split_uris(
+                     input_dict[std.EXAMPLES_KEY], split)]
+        sizes = slice_sizes(files, schema, columns)
+        minimum = config.options.min_slice_size.value
+        for column in columns:
+          logging.info("Slices of %s gated (>= %d examples): %s; not gated: %s",
+                       column, minimum,
+                       sorted(v for v, c in sizes[column].items() if c >= minimum),
+                       sorted(v for v, c in sizes[column].items() if c < minimum))
+        config = narrow_slice_thresholds(config, sizes)
+        exec_properties = dict(exec_properties)
+        exec_properties[std.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(config)
+    super().Do(input_dict, output_dict, exec_properties)
+
+
+class Evaluator(evaluator_component.Evaluator):
+  """TFX's Evaluator whose slice thresholds skip slices below min_slice_size."""
+
+  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
