@@ -1,28 +1,25 @@
 """What a pipeline run did, read back from ML Metadata.
 
-`ProgressReporter` prints components as they start and finish; `summarize`
-returns one run's component times and the teacher-vs-student outcome; `render`
-turns that into the text `tfx-distill run` prints at the end.
+`summarize` returns one run's component times, the teacher-vs-student
+outcome and the gates' verdicts; `render` turns that into the text
+`tfx-distill run` prints at the end (pipelines/console.py shows the run live).
 """
 
 import dataclasses
 import os
-import shutil
-import sys
-import tempfile
-import threading
 import time
-from typing import Dict, List, Optional, TextIO
+from typing import Dict, List, Optional
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from distill_components.distiller import properties
 from distill_components.distiller.tasks import Task
 from distill_pipelines import names
 from distill_pipelines.metrics import TASK_METRICS
 
 _State = metadata_store_pb2.Execution.State
-_STATE_NAMES = {
+_STATENAME_WIDTHS = {
     _State.NEW: "new", _State.RUNNING: "running", _State.COMPLETE: "complete",
     _State.FAILED: "FAILED", _State.CACHED: "cached", _State.CANCELED: "canceled",
 }
@@ -46,6 +43,20 @@ class ModelSide:
 
 
 @dataclasses.dataclass
+class GateResult:
+  """One gate's verdict, from its Evaluator's blessing and validation result."""
+  evaluator: str  # the Evaluator's node id
+  title: str
+  # "passed", "failed", "not run" (an earlier gate failed), or "-" (absent).
+  verdict: str = "-"
+  # True when there was nothing to compare with (a first run: no baseline
+  # model among the Evaluator's inputs); only the gate's absolute bounds held.
+  no_baseline: bool = False
+  # One sentence per failed threshold: metric, slice, values, threshold.
+  failures: List[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
 class RunSummary:
   pipeline_name: str
   run_id: str
@@ -54,15 +65,38 @@ class RunSummary:
   student: ModelSide
   task: Optional[Task] = None
   agreement: Optional[float] = None
-  blessed: Optional[bool] = None
-  # Why the Evaluator did not bless: one line per failed threshold (TFMA's
-  # validation result).
-  gate_failures: List[str] = dataclasses.field(default_factory=list)
+  # The serving model's figures, from the no-regression gate (if it ran with
+  # one).
+  serving: ModelSide = dataclasses.field(default_factory=ModelSide)
+  gates: List[GateResult] = dataclasses.field(default_factory=list)
+  # The ExampleValidator's anomalies when the DataGate stopped the run.
+  data_anomalies: List[str] = dataclasses.field(default_factory=list)
   pushed_to: Optional[str] = None
+  # Where the Pusher recorded a push that is no longer there (deleted since).
+  pushed_missing: Optional[str] = None
 
   @property
   def failed(self) -> List[str]:
     return [c.node_id for c in self.components if c.state == "FAILED"]
+
+  @property
+  def blessed(self) -> Optional[bool]:
+    """Every gate blessed the student (None: no gate ran)."""
+    if not any(g.verdict in ("passed", "failed") for g in self.gates):
+      return None
+    return all(g.verdict == "passed" for g in self.gates)
+
+  @property
+  def gate_failures(self) -> List[str]:
+    return [f"{g.title}: {line}" for g in self.gates for line in g.failures]
+
+  @property
+  def stopped_by(self) -> Optional[str]:
+    """What kept the student from being pushed, if anything did."""
+    if self.data_anomalies:
+      return "data validation"
+    failed = next((g for g in self.gates if g.verdict == "failed"), None)
+    return failed.title if failed else None
 
 
 def open_store(sqlite_path: str) -> metadata_store.MetadataStore:
@@ -73,8 +107,11 @@ def open_store(sqlite_path: str) -> metadata_store.MetadataStore:
   return metadata_store.MetadataStore(config)
 
 
-def _latest_run_context(store, pipeline_name: str):
-  runs = [c for c in store.get_contexts_by_type("pipeline_run")]
+def _latest_run_context(store, pipeline_name: str, since_ms: Optional[int] = None):
+  """The newest run of the pipeline; with `since_ms`, only a run created then
+  or later (the run a process started, not an earlier one)."""
+  runs = [c for c in store.get_contexts_by_type("pipeline_run")
+          if since_ms is None or c.create_time_since_epoch >= since_ms]
   pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
   if pipeline is None:
     return None
@@ -84,9 +121,11 @@ def _latest_run_context(store, pipeline_name: str):
   return max(runs, key=lambda c: (c.create_time_since_epoch, c.id), default=None)
 
 
-def component_runs(store, pipeline_name: str) -> List[ComponentRun]:
-  """The newest run's executions, in the order they started."""
-  run = _latest_run_context(store, pipeline_name)
+def component_runs(store, pipeline_name: str,
+                   since_ms: Optional[int] = None) -> List[ComponentRun]:
+  """The newest run's executions (see `_latest_run_context`), in the order
+  they started."""
+  run = _latest_run_context(store, pipeline_name, since_ms)
   if run is None:
     return []
   prefix = pipeline_name + "."
@@ -102,7 +141,7 @@ def component_runs(store, pipeline_name: str) -> List[ComponentRun]:
       end = int(time.time() * 1000)
     result.append(ComponentRun(
         node_id=node_id,
-        state=_STATE_NAMES.get(execution.last_known_state, "unknown"),
+        state=_STATENAME_WIDTHS.get(execution.last_known_state, "unknown"),
         seconds=(end - execution.create_time_since_epoch) / 1000.0,
         execution_id=execution.id))
   return result
@@ -140,74 +179,160 @@ def _evaluator_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
   return metrics
 
 
-def _gate_failures(evaluation_uri: str, teacher: Dict[str, float]) -> List[str]:
-  """TFMA's validation result as sentences: metric, value, threshold."""
-  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
-  lines = []
-  result = tfma.load_validation_result(evaluation_uri)
-  for per_slice in result.metric_validations_per_slice:
-    where = "overall" if not per_slice.slice_key.single_slice_keys else str(
-        per_slice.slice_key).replace("\n", " ")
+def _slice_name(slice_key) -> str:
+  if not slice_key.single_slice_keys:
+    return "overall"
+  parts = []
+  for key in slice_key.single_slice_keys:
+    kind = key.WhichOneof("kind")
+    value = getattr(key, kind) if kind else ""
+    if isinstance(value, bytes):
+      value = value.decode("utf-8", "replace")
+    parts.append(f"{key.column}={value}")
+  return ", ".join(parts)
+
+
+def gate_failures(validation, baseline: str,
+                  baseline_metrics: Dict[str, float]) -> List[str]:
+  """TFMA's ValidationResult as sentences: metric, slice, values, threshold.
+
+  Overall failures first, then by slice, in a stable order.
+  """
+  found = []
+  for per_slice in validation.metric_validations_per_slice:
+    where = _slice_name(per_slice.slice_key)
+    lines = []
     for failure in per_slice.failures:
       name, value = failure.metric_key.name, failure.metric_value.double_value.value
       threshold = failure.metric_threshold
-      if failure.metric_key.is_diff:
+      if failure.message.strip():  # e.g. "Metric not found."
+        lines.append(f"{name} ({where}): {failure.message.strip()}")
+      elif failure.metric_key.is_diff:
         change = threshold.change_threshold
         if change.HasField("relative"):
-          base = teacher.get(name)
-          allowed = (f"{abs(change.relative.value):.0%} of the teacher's "
-                     f"{base:.4f}" if base is not None else
-                     f"{abs(change.relative.value):.0%} of the teacher's value")
+          base = baseline_metrics.get(name) if where == "overall" else None
+          allowed = (f"{abs(change.relative.value):.0%} of the {baseline}'s "
+                     + (f"{base:.4f}" if base is not None else "value"))
         else:
           allowed = f"{abs(change.absolute.value):g}"
-        lines.append(f"{name} ({where}): the student is {abs(value):.4f} worse than "
-                     f"the teacher; allowed {allowed}")
+        lines.append(f"{name} ({where}): the student is {abs(value):.4f} worse "
+                     f"than the {baseline}; allowed {allowed}")
       else:
         bound = threshold.value_threshold
-        limit = (f">= {bound.lower_bound.value:g}" if bound.HasField("lower_bound")
-                 else f"<= {bound.upper_bound.value:g}")
-        lines.append(f"{name} ({where}): the student's {value:.4f} is not {limit}")
-  return lines
+        limits = []
+        if bound.HasField("lower_bound"):
+          limits.append(f">= {bound.lower_bound.value:g}")
+        if bound.HasField("upper_bound"):
+          limits.append(f"<= {bound.upper_bound.value:g}")
+        lines.append(f"{name} ({where}): the student's {value:.4f} is not "
+                     f"{' and '.join(limits)}")
+    found += [((where != "overall", where, line), line) for line in lines]
+  return [line for _, line in sorted(found)]
+
+
+def _read_gate(store, execution_id: int, gate: GateResult, baseline: str,
+               baseline_title: str) -> Dict[str, Dict[str, float]]:
+  """Fills `gate` from its Evaluator's outputs; returns its overall metrics."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  outputs = _outputs(store, execution_id)
+  blessed = _custom(outputs.get("blessing"), properties.BLESSED)
+  gate.verdict = "-" if blessed is None else ("passed" if blessed else "failed")
+  evaluation = outputs.get("evaluation")
+  if evaluation is None:
+    return {}
+  metrics = _evaluator_metrics(evaluation.uri)
+  validation = tfma.load_validation_result(evaluation.uri)
+  # No baseline among its inputs: nothing served yet (TFX then ignores the
+  # change thresholds; TFMA's rubber stamp).
+  gate.no_baseline = not any(
+      e.type == metadata_store_pb2.Event.INPUT and e.path.steps
+      and e.path.steps[0].key == "baseline_model"
+      for e in store.get_events_by_execution_ids([execution_id]))
+  if not blessed:
+    gate.failures = gate_failures(validation, baseline_title,
+                                  metrics.get(baseline, {}))
+  return metrics
+
+
+def _exists(path: str) -> bool:
+  if "://" in path:  # gs://, s3://: TensorFlow's filesystems
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    return tf.io.gfile.exists(path)
+  return os.path.exists(path)
 
 
 def summarize(sqlite_path: str, pipeline_name: str,
-              task: Optional[Task] = None) -> RunSummary:
+              task: Optional[Task] = None, since_ms: Optional[int] = None
+              ) -> RunSummary:
   """The newest run of `pipeline_name`: components, and teacher vs student.
 
   `task` picks the metrics read back; unset, the Distiller's record says it.
+  `since_ms`: only a run created then or later (the one a process started);
+  none yet gives a summary with no components. A push whose model is no
+  longer where the Pusher put it (a cached Pusher's may be gone) is
+  `pushed_missing`, not `pushed_to`.
   """
   store = open_store(sqlite_path)
-  runs = component_runs(store, pipeline_name)
+  runs = component_runs(store, pipeline_name, since_ms)
   by_node = {c.node_id: c for c in runs}
-  run = _latest_run_context(store, pipeline_name)
+  run = _latest_run_context(store, pipeline_name, since_ms)
   summary = RunSummary(pipeline_name, run.name if run else "", runs,
                        ModelSide(), ModelSide(), task=task)
   ok = ("complete", "cached")
   if names.DISTILLER in by_node and by_node[names.DISTILLER].state in ok:
     model = _outputs(store, by_node[names.DISTILLER].execution_id).get("model")
-    summary.teacher.params = _custom(model, "teacher_params")
-    summary.student.params = _custom(model, "student_params")
-    summary.teacher.saved_model_bytes = _custom(model, "teacher_saved_model_bytes")
-    summary.student.saved_model_bytes = _custom(model, "student_saved_model_bytes")
-    summary.agreement = _custom(model, "eval_agreement")
-    if summary.task is None and _custom(model, "task"):
-      summary.task = Task.parse(_custom(model, "task"))
-  if names.EVALUATOR in by_node and by_node[names.EVALUATOR].state in ok:
-    outputs = _outputs(store, by_node[names.EVALUATOR].execution_id)
-    blessed = _custom(outputs.get("blessing"), "blessed")
-    summary.blessed = None if blessed is None else bool(blessed)
-    if outputs.get("evaluation") is not None:
-      metrics = _evaluator_metrics(outputs["evaluation"].uri)
-      summary.teacher.metrics = metrics.get(names.TEACHER, {})
-      summary.student.metrics = metrics.get(names.STUDENT, {})
-      if summary.blessed is False:
-        summary.gate_failures = _gate_failures(outputs["evaluation"].uri,
-                                               summary.teacher.metrics)
+    summary.teacher.params = _custom(model, properties.TEACHER_PARAMS)
+    summary.student.params = _custom(model, properties.STUDENT_PARAMS)
+    summary.teacher.saved_model_bytes = _custom(
+        model, properties.TEACHER_SAVED_MODEL_BYTES)
+    summary.student.saved_model_bytes = _custom(
+        model, properties.STUDENT_SAVED_MODEL_BYTES)
+    summary.agreement = _custom(model, properties.EVAL_AGREEMENT)
+    if summary.task is None and _custom(model, properties.TASK):
+      summary.task = Task.parse(_custom(model, properties.TASK))
+  ran = lambda node: node in by_node and by_node[node].state in ok
+  fidelity = GateResult(names.FIDELITY_EVALUATOR,
+                        names.GATES[names.FIDELITY_EVALUATOR])
+  no_regression = GateResult(names.NO_REGRESSION_EVALUATOR,
+                             names.GATES[names.NO_REGRESSION_EVALUATOR])
+  if ran(names.FIDELITY_EVALUATOR):
+    metrics = _read_gate(store, by_node[names.FIDELITY_EVALUATOR].execution_id,
+                         fidelity, names.TEACHER, "teacher")
+    summary.teacher.metrics = metrics.get(names.TEACHER, {})
+    summary.student.metrics = metrics.get(names.STUDENT, {})
+    summary.gates.append(fidelity)
+  if ran(names.NO_REGRESSION_EVALUATOR):
+    metrics = _read_gate(
+        store, by_node[names.NO_REGRESSION_EVALUATOR].execution_id,
+        no_regression, names.SERVING, "serving model")
+    summary.serving.metrics = metrics.get(names.SERVING, {})
+    summary.gates.append(no_regression)
+  elif fidelity.verdict == "failed" and names.SERVING_RESOLVER in by_node:
+    no_regression.verdict = "not run"  # it runs only on a faithful student
+    summary.gates.append(no_regression)
+  if names.DATA_GATE in by_node and by_node[names.DATA_GATE].state == "FAILED":
+    validator = by_node.get("ExampleValidator")
+    anomalies = validator and _outputs(store, validator.execution_id).get(
+        "anomalies")
+    if anomalies is not None:
+      from distill_components.gates import data_validation  # pylint: disable=g-import-not-at-top
+      summary.data_anomalies = data_validation.describe(
+          anomalies.uri, anomalies.properties["split_names"].string_value)
   if names.PUSHER in by_node and by_node[names.PUSHER].state in ok:
     pushed = _outputs(store, by_node[names.PUSHER].execution_id).get("pushed_model")
-    if _custom(pushed, "pushed"):
-      summary.pushed_to = _custom(pushed, "pushed_destination")
+    if _custom(pushed, properties.PUSHED):
+      destination = _custom(pushed, properties.PUSHED_DESTINATION)
+      if destination and not _exists(destination):
+        summary.pushed_missing = destination
+      else:
+        summary.pushed_to = destination
   return summary
+
+
+# Failures listed per gate in the console; the rest are counted.
+_MAX_FAILURES = 6
+# Width of the component column: the longest node id, LatestBlessedStudentResolver.
+NAME_WIDTH = 30
 
 
 def _fmt(value, spec: str) -> str:
@@ -223,94 +348,80 @@ def _ratio(teacher, student, smaller: str, larger: str) -> str:
   return f"{teacher / student:.1f}x {smaller}"
 
 
-def render(summary: RunSummary) -> str:
-  """Plain-text report: component table, then teacher vs student."""
-  lines = [f"Pipeline {summary.pipeline_name}, run {summary.run_id}", "",
-           f"{'component':<20}{'status':<10}{'seconds':>9}"]
-  for c in summary.components:
-    lines.append(f"{c.node_id:<20}{c.state:<10}{c.seconds:>9.1f}")
-  lines.append(f"{'total':<30}{sum(c.seconds for c in summary.components):>9.1f}")
+def _metrics_table(summary: RunSummary) -> str:
+  """Teacher, student (and serving model) on the task's metrics, sizes and
+  agreement: a rich Table, as plain text (no colour or control codes)."""
+  import io  # pylint: disable=g-import-not-at-top
+  from rich.console import Console  # pylint: disable=g-import-not-at-top
+  from rich.table import Table  # pylint: disable=g-import-not-at-top
   t, s = summary.teacher, summary.student
-  mb = lambda b: None if b is None else b / 1e6
-  task = summary.task.value if summary.task else "-"
-  lines += ["", f"{'task: ' + task:<18}{'teacher':>12}{'student':>12}"]
+  serving = summary.serving.metrics
+  table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 0, 0, 2))
+  table.add_column(f"task: {summary.task.value if summary.task else '-'}",
+                   min_width=16, no_wrap=True)
+  for name in ("teacher", "student") + (("serving",) if serving else ()):
+    table.add_column(name, justify="right", min_width=10, no_wrap=True)
+  table.add_column("", no_wrap=True)
   for metric in TASK_METRICS.get(summary.task, ()):
-    lines.append(f"{metric.title:<18}{_fmt(t.metrics.get(metric.name), '.4f'):>12}"
-                 f"{_fmt(s.metrics.get(metric.name), '.4f'):>12}")
-  lines += [
-      f"{'parameters':<18}{_fmt(t.params, ',d'):>12}{_fmt(s.params, ',d'):>12}"
-      f"  {_ratio(t.params, s.params, 'fewer', 'more')}",
-      f"{'SavedModel (MB)':<18}{_fmt(mb(t.saved_model_bytes), '.2f'):>12}"
-      f"{_fmt(mb(s.saved_model_bytes), '.2f'):>12}"
-      f"  {_ratio(t.saved_model_bytes, s.saved_model_bytes, 'smaller', 'larger')}",
-  ]
+    values = [t.metrics.get(metric.name), s.metrics.get(metric.name)]
+    values += [serving.get(metric.name)] if serving else []
+    table.add_row(metric.title, *(_fmt(v, ".4f") for v in values), "")
+  pad = [""] if serving else []
+  mb = lambda b: None if b is None else b / 1e6
+  table.add_row("parameters", _fmt(t.params, ",d"), _fmt(s.params, ",d"), *pad,
+                _ratio(t.params, s.params, "fewer", "more"))
+  table.add_row("SavedModel (MB)", _fmt(mb(t.saved_model_bytes), ".2f"),
+                _fmt(mb(s.saved_model_bytes), ".2f"), *pad,
+                _ratio(t.saved_model_bytes, s.saved_model_bytes, "smaller", "larger"))
   if summary.agreement is not None:  # classification: same predicted class
-    lines.append(f"{'agreement':<18}{_fmt(summary.agreement, '.4f'):>24}")
-  lines += [
-      "",
-      "blessed: " + {True: "yes", False: "no", None: "-"}[summary.blessed],
-      *("  gate failed: " + line for line in summary.gate_failures),
-      "pushed:  " + (summary.pushed_to or "nothing (the student was not blessed)"
-                     if summary.blessed is not None else "-"),
-  ]
+    table.add_row("agreement", "", _fmt(summary.agreement, ".4f"), *pad, "")
+  out = io.StringIO()
+  Console(file=out, width=200, color_system=None, highlight=False,
+          force_terminal=False).print(table)
+  return "\n".join(line.rstrip() for line in out.getvalue().rstrip().splitlines())
+
+
+def render(summary: RunSummary, components: bool = True) -> str:
+  """Plain-text report: component table (or, with `components=False`, when
+  the console showed them live, one line), then teacher vs student."""
+  total = sum(c.seconds for c in summary.components)
+  if not components:
+    lines = [f"Pipeline {summary.pipeline_name}, run {summary.run_id}: "
+             f"{len(summary.components)} components, {total:.1f}s"]
+  else:
+    lines = [f"Pipeline {summary.pipeline_name}, run {summary.run_id}", "",
+             f"{'component':<{NAME_WIDTH}}{'status':<10}{'seconds':>9}"]
+    for c in summary.components:
+      lines.append(f"{c.node_id:<{NAME_WIDTH}}{c.state:<10}{c.seconds:>9.1f}")
+    lines.append(f"{'total':<{NAME_WIDTH + 10}}{total:>9.1f}")
+  lines += ["", _metrics_table(summary)]
+  lines += ["", "gates:"]
+  if summary.data_anomalies:
+    lines.append("  data validation: FAILED, the examples break the schema")
+    lines += [f"    - {line}" for line in summary.data_anomalies]
+  for gate in summary.gates:
+    verdict = gate.verdict
+    if gate.verdict == "passed" and gate.no_baseline:
+      verdict = "passed (no serving model yet: first run, only its bounds held)"
+    elif gate.verdict == "failed" and gate.no_baseline:
+      verdict = "failed (no serving model yet: on its own bounds)"
+    elif gate.verdict == "not run":
+      verdict = "not run (the fidelity gate failed)"
+    lines.append(f"  {gate.title}: {verdict}")
+    lines += [f"    - {line}" for line in gate.failures[:_MAX_FAILURES]]
+    if len(gate.failures) > _MAX_FAILURES:
+      lines.append(f"    - and {len(gate.failures) - _MAX_FAILURES} more")
+  lines.append("blessed: " + {True: "yes", False: "no", None: "-"}[summary.blessed])
+  if summary.pushed_missing:
+    lines.append(f"pushed:  NOT SERVED: the pushed model at {summary.pushed_missing} "
+                 "is missing (deleted since the Pusher ran); rerun with --no-cache "
+                 "to push it again")
+  elif summary.pushed_to:
+    lines.append(f"pushed:  {summary.pushed_to}")
+  elif summary.stopped_by:
+    lines.append(f"pushed:  nothing (stopped by the {summary.stopped_by} gate)")
+  elif summary.gates or summary.failed:
+    lines.append("pushed:  nothing")
   if summary.failed:
     lines.append("FAILED: " + ", ".join(summary.failed))
   return "\n".join(lines)
-
-
-class ProgressReporter:
-  """Prints each component's start and end while a pipeline runs.
-
-  Polls the MLMD SQLite file from a background thread. It reads a byte copy,
-  never the live file: a SQLite reader holds a shared lock that can make the
-  runner's concurrent write fail with "database is locked". A copy torn by a
-  write in flight fails to read or reads stale; the next poll gets it right.
-  """
-
-  def __init__(self, sqlite_path: str, pipeline_name: str,
-               out: Optional[TextIO] = None, every_seconds: float = 1.0):
-    self._path = sqlite_path
-    self._pipeline = pipeline_name
-    self._out = out or sys.stdout
-    self._every = every_seconds
-    self._seen: Dict[int, str] = {}
-    self._stop = threading.Event()
-    self._thread = threading.Thread(target=self._loop, daemon=True)
-    self._started = time.time()
-    self._before = 0  # Executions up to this id belong to earlier runs.
-    self._copy_dir = tempfile.mkdtemp(prefix="tfx-distill-progress-")
-
-  def __enter__(self):
-    try:
-      self._before = max((e.id for e in open_store(self._path).get_executions()),
-                         default=0)
-    except Exception:  # pylint: disable=broad-except
-      self._before = 0  # No store yet: a first run.
-    self._thread.start()
-    return self
-
-  def __exit__(self, *unused):
-    self._stop.set()
-    self._thread.join()
-    self._poll()
-    shutil.rmtree(self._copy_dir, ignore_errors=True)
-
-  def _loop(self):
-    while not self._stop.wait(self._every):
-      self._poll()
-
-  def _poll(self):
-    copy = os.path.join(self._copy_dir, "metadata.sqlite")
-    try:
-      shutil.copyfile(self._path, copy)
-      runs = component_runs(open_store(copy), self._pipeline)
-    except Exception:  # pylint: disable=broad-except
-      return  # The store may not exist yet, or be mid-write; try again later.
-    for c in runs:
-      if c.execution_id <= self._before or self._seen.get(c.execution_id) == c.state:
-        continue
-      self._seen[c.execution_id] = c.state
-      elapsed = time.time() - self._started
-      took = "" if c.state == "running" else f" ({c.seconds:.1f}s)"
-      print(f"[{elapsed:7.1f}s] {c.node_id:<20} {c.state}{took}",
-            file=self._out, flush=True)
