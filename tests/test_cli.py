@@ -1,11 +1,15 @@
 """Bad input to `tfx-distill run` fails at once, naming the problem."""
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
+from distill_kubeflow import cli as kubeflow_cli
 from distill_pipelines import cli
+from distill_pipelines import flags
 
 
 def _run(argv, capsys):
@@ -99,7 +103,7 @@ def test_settings_from_args_infers_the_task_and_classes(tmp_path):
       ["run", "--data-root", data, "--label", "colour", "--pipeline-root",
        str(tmp_path / "r")])
   said = []
-  settings = cli.settings_from_args(args, say=said.append)
+  settings = flags.settings_from_args(args, say=said.append)
   assert settings.task.value == "multiclass"
   assert settings.label_values == ["blue", "green", "red"]
   assert settings.pipeline_name == "distillation" and settings.preprocessing is None
@@ -115,11 +119,11 @@ def test_existing_bare_savedmodel_is_linked_as_a_model_artifact(tmp_path):
   args = cli.build_parser().parse_args(
       ["run", "--data-root", data, "--label", "y", "--pipeline-root",
        str(tmp_path / "r"), "--teacher-model", str(teacher)])
-  settings = cli.settings_from_args(args, say=lambda _: None)
+  settings = flags.settings_from_args(args, say=lambda _: None)
   assert os.path.realpath(os.path.join(settings.teacher_model, "Format-Serving")) == str(teacher)
-  assert cli.settings_from_args(args, say=lambda _: None) == settings  # idempotent
-  with pytest.raises(cli.InputError, match="holds no SavedModel"):
-    cli.settings_from_args(cli.build_parser().parse_args(
+  assert flags.settings_from_args(args, say=lambda _: None) == settings  # idempotent
+  with pytest.raises(flags.InputError, match="holds no SavedModel"):
+    flags.settings_from_args(cli.build_parser().parse_args(
         ["run", "--data-root", data, "--label", "y", "--teacher-model", str(tmp_path)]),
         say=lambda _: None)
 
@@ -194,9 +198,9 @@ def test_config_file_settings_are_named_like_flags(tmp_path):
   config.write_text("image: img:1\npipeline-root: gs://b/r\nbeam-arg:\n"
                     "  - --runner=DataflowRunner\n  - --region=us-central1\n"
                     "distill_steps: 2000\nno-cache: true\n")
-  parser = cli.build_parser()
+  parser = kubeflow_cli.build_parser()
   argv = ["compile", "--config", str(config), "--distill-steps", "3000"]
-  args = cli._apply_config(parser, argv, parser.parse_args(argv))  # pylint: disable=protected-access
+  args = flags.apply_config(parser, argv, parser.parse_args(argv))
   assert args.image == "img:1" and args.pipeline_root == "gs://b/r"
   assert args.beam_args == ["--runner=DataflowRunner", "--region=us-central1"]
   assert args.no_cache is True
@@ -206,5 +210,89 @@ def test_config_file_settings_are_named_like_flags(tmp_path):
 def test_config_file_value_is_checked_like_the_flag(tmp_path, capsys):
   config = tmp_path / "kfp.yaml"
   config.write_text("alpha: 1.5\n")
-  assert cli.main(["compile", "--config", str(config)]) == 2
+  assert kubeflow_cli.main(["compile", "--config", str(config)]) == 2
   assert "alpha: must lie in [0, 1], got 1.5" in capsys.readouterr().err
+
+
+# --- gates and retraining flags -------------------------------------------------
+
+def test_gate_and_retraining_flags_fill_the_settings(tmp_path):
+  schema = tmp_path / "curated"
+  schema.mkdir()
+  (schema / "schema.pbtxt").write_text("")
+  args = cli.build_parser().parse_args([
+      "run", "--pipeline-root", str(tmp_path), "--slice-by", "payment_type",
+      "--slice-by", "company", "--min-slice-size", "50", "--serving-max-drop",
+      "0.02", "--max-log-loss-increase", "0.1", "--calibration-tolerance", "0.2",
+      "--schema", str(schema), "--input-pattern", "span-{SPAN}/*.csv",
+      "--data-root", str(tmp_path)])
+  (tmp_path / "span-1").mkdir()
+  from distill_pipelines.taxi import raw_data  # pylint: disable=g-import-not-at-top
+  with open(raw_data.csv_path(), encoding="utf-8") as f:
+    (tmp_path / "span-1" / "data.csv").write_text("".join(f.readlines()[:50]))
+  settings = flags.settings_from_args(args, say=lambda *a: None)
+  assert settings.slice_by == ["payment_type", "company"]
+  assert settings.min_slice_size == 50
+  assert settings.no_regression.max_drop == 0.02
+  assert settings.no_regression.max_log_loss_increase == 0.1
+  assert settings.no_regression.calibration_tolerance == 0.2
+  assert settings.schema_file == str(schema / "schema.pbtxt")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--schema", "/no/such/schema.pbtxt"], "--schema /no/such/schema.pbtxt: no such "
+     "schema file"),
+    (["--slice-by", "tips"], "slice_by holds the label 'tips'"),
+])
+def test_bad_gate_or_retraining_settings_exit_2(argv, message, capsys):
+  code, err = _run(argv, capsys)
+  assert code == 2 and message in err, err
+
+
+@pytest.mark.parametrize("pattern", ["/etc/*.csv", "../other/*.csv", "span-{SPAN}/../../x.csv"])
+def test_input_pattern_stays_under_the_data_root(tmp_path, capsys, pattern):
+  (tmp_path / "data.csv").write_text("a,y\n1,0\n2,1\n")
+  code, err = _run(["--data-root", str(tmp_path), "--label", "y", "--input-pattern",
+                    pattern], capsys)
+  assert code == 2 and "reaches outside --data-root" in err
+  assert "--allow-input-outside-data-root" in err
+
+
+def test_a_pipeline_root_that_cannot_hold_a_run_is_named(tmp_path, capsys):
+  from distill_pipelines.taxi import raw_data  # pylint: disable=g-import-not-at-top
+  with open(raw_data.csv_path(), encoding="utf-8") as f:
+    (tmp_path / "data.csv").write_text("".join(f.readlines()[:100]))
+  root = tmp_path / "root"
+  root.write_text("not a directory")
+  code, err = _run(["--data-root", str(tmp_path), "--pipeline-root", str(root)], capsys)
+  assert code == 2, err
+  assert f"--pipeline-root {str(root)!r} cannot hold a run: it is a file" in err
+
+
+def test_teacher_reuse_needs_spans_and_a_local_run(tmp_path, capsys):
+  (tmp_path / "data.csv").write_text("a,y\n1,0\n2,1\n3,0\n")
+  code, err = _run(["--data-root", str(tmp_path), "--label", "y",
+                    "--reuse-teacher-spans", "2"], capsys)
+  assert code == 2 and "reuse_teacher_spans counts spans: input_pattern must hold" in err
+  code = kubeflow_cli.main(["compile", "--image", "img:1", "--pipeline-root", "gs://b/r",
+                            "--data-root", "gs://b/d", "--label", "y", "--task", "binary",
+                            "--input-pattern", "span-{SPAN}/*.csv",
+                            "--reuse-teacher-spans", "2"])
+  assert code == 2
+  assert "a compiled package trains its teacher on every run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("signum, why", [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
+def test_a_signal_is_remembered_when_tensorflow_turns_it_into_another_error(signum, why):
+  # A KeyboardInterrupt raised inside TensorFlow's C++ code came out of tf.data
+  # as a ValueError in CI; the run must still count as interrupted.
+  before = signal.getsignal(signum)
+  with cli._Interrupts().installed() as signals:  # pylint: disable=protected-access
+    with pytest.raises(ValueError):
+      try:
+        os.kill(os.getpid(), signum)
+        time.sleep(5)  # the handler runs before this returns
+      except KeyboardInterrupt as e:
+        raise ValueError("The two structures don't have the same nested structure") from e
+  assert signals.why == why
+  assert signal.getsignal(signum) is before
