@@ -9,6 +9,7 @@ into the spec's `defaultPipelineRoot`, where KFP looks for it when a run does
 not name one.
 """
 import dataclasses
+import graphlib
 import os
 import tempfile
 from typing import Dict, List, Mapping, Sequence
@@ -75,8 +76,10 @@ def _set_default_pipeline_root(package_path: str, pipeline_root: str) -> None:
 class Task:
   """One task of a compiled package, as a KFP launcher would see it."""
   name: str
-  component: str
   upstream: List[str]
+  # "container" (a TFX executor in the image), "importer" (an artifact
+  # registered from a URI) or "resolver" (an ML Metadata query, no container).
+  kind: str
   image: str
   command: List[str]
   args: List[str]
@@ -92,6 +95,14 @@ class Task:
   output_artifacts: Dict[str, str]
   # input name -> artifact schema title
   input_artifact_types: Dict[str, str]
+  # The CEL expression KFP checks before running the task (a `tfx.dsl.Cond`),
+  # or empty: the task always runs once its upstream tasks did.
+  condition: str = ""
+  # resolver: output name -> the ML Metadata filter KFP queries with.
+  resolver_queries: Dict[str, str] = dataclasses.field(default_factory=dict)
+  # importer: the artifact's URI and the metadata it is registered with.
+  importer_uri: str = ""
+  importer_metadata: Dict[str, object] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +152,12 @@ def load_package(package_path: str) -> Package:
   tasks = {}
   for name, task_spec in spec.root.dag.tasks.items():
     component = spec.components[task_spec.component_ref.name]
-    container = deployment.executors[component.executor_label].container
+    executor = deployment.executors[component.executor_label]
+    kind = executor.WhichOneof("spec")
+    if kind not in ("container", "importer", "resolver"):
+      raise PackageError(f"Task {name} is a {kind} task; this project compiles "
+                         "only containers, importers and resolvers.")
+    container = executor.container
     inputs = {k: (v.task_output_artifact.producer_task,
                   v.task_output_artifact.output_artifact_key)
               for k, v in task_spec.inputs.artifacts.items()}
@@ -152,9 +168,9 @@ def load_package(package_path: str) -> Package:
     pre = container.lifecycle.pre_cache_check
     tasks[name] = Task(
         name=name,
-        component=task_spec.component_ref.name,
         upstream=sorted(set(task_spec.dependent_tasks) |
                         {p for p, _ in inputs.values()}),
+        kind=kind,
         image=container.image,
         command=list(container.command),
         args=list(container.args),
@@ -165,20 +181,27 @@ def load_package(package_path: str) -> Package:
         output_artifacts={k: _schema_title(v) for k, v in
                           component.output_definitions.artifacts.items()},
         input_artifact_types={k: _schema_title(v) for k, v in
-                              component.input_definitions.artifacts.items()})
+                              component.input_definitions.artifacts.items()},
+        condition=task_spec.trigger_policy.condition,
+        resolver_queries={k: q.filter for k, q in
+                          executor.resolver.output_artifact_queries.items()},
+        importer_uri=json_format.MessageToDict(
+            executor.importer.artifact_uri.constant) if kind == "importer" else "",
+        importer_metadata=json_format.MessageToDict(executor.importer.metadata))
   return Package(path=os.path.abspath(package_path), spec=spec,
                  tasks=_in_dependency_order(tasks))
 
 
 def _in_dependency_order(tasks: Mapping[str, Task]) -> List[Task]:
-  ordered, done = [], set()
-  while len(ordered) < len(tasks):
-    ready = sorted(n for n, t in tasks.items()
-                   if n not in done and set(t.upstream) <= done)
-    if not ready:
-      raise PackageError(f"The package's tasks form a cycle: "
-                         f"{sorted(set(tasks) - done)}")
-    for n in ready:
-      ordered.append(tasks[n])
-      done.add(n)
+  """Producers first; among tasks ready together, by name (a stable order)."""
+  graph = graphlib.TopologicalSorter({n: tasks[n].upstream for n in sorted(tasks)})
+  try:
+    graph.prepare()
+  except graphlib.CycleError as e:
+    raise PackageError(f"The package's tasks form a cycle: {e.args[1]}") from None
+  ordered = []
+  while graph.is_active():
+    ready = sorted(graph.get_ready())
+    ordered.extend(tasks[n] for n in ready)
+    graph.done(*ready)
   return ordered

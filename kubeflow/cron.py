@@ -2,24 +2,37 @@
 
 KFP's recurring runs parse their schedule with Go's robfig/cron: six fields,
 seconds first (`second minute hour day-of-month month day-of-week`), or a
-descriptor such as `@daily` or `@every 6h`. A five-field Unix crontab line is
-the usual mistake; the error says how to fix it.
-"""
-import re
-from typing import Dict, Optional, Tuple
+descriptor such as `@daily` or `@every 6h`. croniter reads the same fields
+(`second_at_beginning=True`) and descriptors, so it does the checking; this
+module adds what croniter cannot say: that a five-field Unix crontab line, the
+usual mistake, would be misread by KFP (robfig/cron takes it as seconds to
+months), the `@every <duration>` descriptor only robfig/cron has, and which
+field is wrong.
 
-_FIELDS: Tuple[Tuple[str, int, int, Optional[Dict[str, int]]], ...] = (
-    ("second", 0, 59, None),
-    ("minute", 0, 59, None),
-    ("hour", 0, 23, None),
-    ("day of month", 1, 31, None),
-    ("month", 1, 12, {m: i + 1 for i, m in enumerate(
-        "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}),
-    ("day of week", 0, 6, {d: i for i, d in enumerate(
-        "SUN MON TUE WED THU FRI SAT".split())}),
-)
-_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily",
-                "@midnight", "@hourly")
+An expression KFP accepts can still be useless as a retraining schedule: one
+that never fires (February 31st) or not within a year, or one that fires
+more often than every `MIN_INTERVAL_SECONDS` (every second, say: each firing
+is a whole pipeline run). Those are refused too, with the times they fire.
+
+croniter also reads a few forms robfig/cron refuses (`L`, `#`, `W`, a range
+that wraps such as `5-2`); the KFP host refuses those when the recurring run is
+created, and `client.HostError` shows its answer.
+"""
+import datetime
+import re
+
+import croniter
+
+# A retraining run takes minutes: a schedule firing more often is a mistake.
+MIN_INTERVAL_SECONDS = 300
+# Firings looked at for the shortest interval (enough for a burst such as
+# '*/10 0 3 * * *', ten seconds apart at 03:00).
+_FIRINGS = 60
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+_FIELDS = ("second", "minute", "hour", "day of month", "month", "day of week")
+_DESCRIPTORS = "@yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly"
+# robfig/cron's own descriptor, unknown to croniter: a Go duration.
 _EVERY = re.compile(r"^@every\s+((\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$")
 
 
@@ -27,54 +40,30 @@ class CronError(ValueError):
   """An expression KFP would refuse; the message says which part and why."""
 
 
-def _value(text: str, name: str, low: int, high: int,
-           names: Optional[Dict[str, int]]) -> int:
-  if names and text.upper() in names:
-    return names[text.upper()]
-  if not text.isdigit():
-    raise CronError(f"{name} field: {text!r} is not a number"
-                    + (f" or one of {', '.join(names)}" if names else ""))
-  value = int(text)
-  if not low <= value <= high:
-    raise CronError(f"{name} field: {value} is outside {low}-{high}")
-  return value
-
-
-def _check_field(field: str, name: str, low: int, high: int,
-                 names: Optional[Dict[str, int]]) -> None:
-  for item in field.split(","):
-    span, slash, step = item.partition("/")
-    if slash and not (step.isdigit() and int(step) > 0):
-      raise CronError(f"{name} field: step {step!r} in {item!r} must be a whole "
-                      "number > 0")
-    if span in ("*", "?"):
-      if span == "?" and name not in ("day of month", "day of week"):
-        raise CronError(f"{name} field: '?' is only allowed for the day fields")
-      continue
-    start, dash, end = span.partition("-")
-    first = _value(start, name, low, high, names)
-    if dash:
-      last = _value(end, name, low, high, names)
-      if last < first:
-        raise CronError(f"{name} field: range {span!r} runs backwards")
-
-
 def check_cron(expression: str) -> str:
-  """Returns the expression, stripped, if KFP's scheduler accepts it.
+  """Returns the expression, whitespace normalized, if KFP's scheduler accepts it.
 
   Raises:
-    CronError: naming the field and the reason.
+    CronError: naming the field and croniter's reason.
   """
   expression = " ".join(expression.split())
   if not expression:
     raise CronError("the cron expression is empty")
   if expression.startswith("@"):
-    if expression in _DESCRIPTORS or _EVERY.match(expression):
+    every = _EVERY.match(expression)
+    if every:
+      seconds = sum(float(n) * _GO_UNITS[u]
+                    for n, u in re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)",
+                                           every.group(1)))
+      _check_interval(expression, seconds)
+      return expression
+    if croniter.croniter.is_valid(expression, second_at_beginning=True):
+      _check_firings(expression)
       return expression
     raise CronError(f"unknown descriptor {expression!r}; use one of "
-                    f"{', '.join(_DESCRIPTORS)} or '@every <duration>' (e.g. "
-                    "'@every 6h')")
+                    f"{_DESCRIPTORS} or '@every <duration>' (e.g. '@every 6h')")
   fields = expression.split(" ")
+  # croniter reads 5 fields as minute-first, robfig/cron as second-first.
   if len(fields) == 5:
     raise CronError(
         f"{expression!r} has 5 fields, but KFP's cron has 6, seconds first; "
@@ -84,6 +73,41 @@ def check_cron(expression: str) -> str:
         f"{expression!r} has {len(fields)} fields; KFP's cron needs 6: second "
         "minute hour day-of-month month day-of-week (e.g. '0 0 3 * * *' for "
         "03:00 every day)")
-  for field, (name, low, high, names) in zip(fields, _FIELDS):
-    _check_field(field, name, low, high, names)
+  for i, (field, name) in enumerate(zip(fields, _FIELDS)):
+    # One field at a time, the others '*': croniter's message does not say
+    # which field it refused.
+    probe = " ".join(field if j == i else "*" for j in range(6))
+    try:
+      croniter.croniter.expand(probe, second_at_beginning=True)
+    except croniter.CroniterError as e:
+      # Drop croniter's echo of the probe and its own field numbering.
+      reason = re.sub(r"^\[[^\]]*\]|^" + re.escape(probe) + r"| in field \d+", "",
+                      str(e)).strip(" .")
+      raise CronError(f"{name} field: {field!r} {reason}") from e
+  _check_firings(expression)
   return expression
+
+
+def _check_interval(expression: str, seconds: float, at: str = "") -> None:
+  if seconds < MIN_INTERVAL_SECONDS:
+    raise CronError(
+        f"{expression!r} fires every {seconds:g} s{at}; each firing is a whole "
+        f"pipeline run, so a retraining schedule must be at least "
+        f"{MIN_INTERVAL_SECONDS // 60} minutes apart")
+
+
+def _check_firings(expression: str,
+                   now: datetime.datetime = None) -> None:
+  """Fires within a year, and never twice within MIN_INTERVAL_SECONDS."""
+  now = now or datetime.datetime.now(datetime.timezone.utc)
+  try:
+    times = croniter.croniter(expression, now, second_at_beginning=True)
+    firings = [times.get_next(datetime.datetime) for _ in range(_FIRINGS)]
+  except (croniter.CroniterBadDateError, croniter.CroniterError) as e:
+    raise CronError(f"{expression!r} never fires (no such date): {e}") from None
+  if firings[0] - now > datetime.timedelta(days=366):
+    raise CronError(f"{expression!r} first fires on {firings[0]:%Y-%m-%d}, more than "
+                    "a year from now")
+  gap, when = min((b - a, a) for a, b in zip(firings, firings[1:]))
+  _check_interval(expression, gap.total_seconds(),
+                  f" (e.g. at {when:%Y-%m-%d %H:%M:%S} UTC)")

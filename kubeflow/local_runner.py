@@ -18,6 +18,14 @@ does what the KFP v2 launcher does around a container:
 4. It reads the `ExecutorOutput` back; those artifacts, with the metadata the
    executor wrote, are what downstream tasks receive.
 
+Tasks that are not containers are done as KFP's driver does them: an
+importer's artifact is registered from its URI; a task with a trigger
+condition (a `tfx.dsl.Cond`) runs only when its CEL expression, evaluated with
+`cel-python` on the task's inputs, is true, and is skipped otherwise (so is
+anything downstream of a skipped task). A resolver task queries ML Metadata on
+a cluster; here there is none, so it finds nothing, as on a pipeline's first
+run (the no-regression gate then runs without a baseline).
+
 It does not emulate KFP's step cache: every task runs.
 """
 import copy
@@ -29,6 +37,10 @@ import subprocess
 import sys
 import time
 from typing import Callable, Dict, List, Optional
+
+import celpy
+from google.protobuf import json_format
+from google.protobuf import struct_pb2
 
 from distill_kubeflow import compiler
 
@@ -44,6 +56,10 @@ class TaskFailed(RuntimeError):
     self.log_path = log_path
 
 
+# TaskRun.state
+RAN, IMPORTED, RESOLVED, SKIPPED = "ran", "imported", "resolved", "skipped"
+
+
 @dataclasses.dataclass
 class TaskRun:
   name: str
@@ -51,10 +67,20 @@ class TaskRun:
   executor_input: dict
   executor_output: dict
   log_path: str
+  state: str = RAN
+  # Why a skipped task did not run.
+  reason: str = ""
+
+  def artifacts(self, key: str) -> List[dict]:
+    """Every artifact of output `key` (none for a skipped or empty resolver)."""
+    return self.executor_output.get("artifacts", {}).get(key, {}).get("artifacts", [])
 
   def output(self, key: str) -> dict:
     """The output artifact `key` as the executor reported it."""
-    return self.executor_output["artifacts"][key]["artifacts"][0]
+    found = self.artifacts(key)
+    if not found:
+      raise KeyError(f"Task {self.name} ({self.state}) has no {key!r} artifact.")
+    return found[0]
 
 
 @dataclasses.dataclass
@@ -131,13 +157,14 @@ def run_package(package_path: str, pipeline_root: Optional[str] = None,
     os.makedirs(task_root, exist_ok=True)
     log_path = os.path.join(task_root, "log.txt")
     output_file = os.path.join(task_root, "executor_output.json")
+    skipped_upstream = [u for u in task.upstream if runs[u].state == SKIPPED]
     executor_input = {
         "inputs": {
             "parameterValues": dict(task.input_parameters),
             "artifacts": {
-                name: {"artifacts": [dict(
-                    runs[producer].output(key),
-                    type={"schemaTitle": task.input_artifact_types[name]})]}
+                name: {"artifacts": [
+                    dict(artifact, type={"schemaTitle": task.input_artifact_types[name]})
+                    for artifact in runs[producer].artifacts(key)]}
                 for name, (producer, key) in task.input_artifacts.items()
             },
         },
@@ -153,6 +180,31 @@ def run_package(package_path: str, pipeline_root: Optional[str] = None,
             "outputFile": output_file,
         },
     }
+    if skipped_upstream or (task.condition and
+                            not _condition_holds(task, executor_input)):
+      reason = (f"upstream {', '.join(skipped_upstream)} skipped" if skipped_upstream
+                else f"condition false: {task.condition}")
+      runs[task.name] = TaskRun(task.name, 0.0, executor_input, {}, log_path,
+                                state=SKIPPED, reason=reason)
+      on_task(task.name, f"skipped ({reason})")
+      continue
+    if task.kind == "resolver":
+      runs[task.name] = TaskRun(
+          task.name, 0.0, executor_input,
+          {"artifacts": {key: {"artifacts": []} for key in task.output_artifacts}},
+          log_path, state=RESOLVED)
+      on_task(task.name, "resolved nothing (no ML Metadata here, as on a first run)")
+      continue
+    if task.kind == "importer":
+      [(key, title)] = task.output_artifacts.items()
+      artifact = {"name": f"{package.name}/{run_id}/{task.name}/{key}",
+                  "type": {"schemaTitle": title}, "uri": task.importer_uri,
+                  "metadata": dict(task.importer_metadata)}
+      runs[task.name] = TaskRun(task.name, 0.0, executor_input,
+                                {"artifacts": {key: {"artifacts": [artifact]}}},
+                                log_path, state=IMPORTED)
+      on_task(task.name, f"imported {task.importer_uri}")
+      continue
     on_task(task.name, "running")
     t0 = time.monotonic()
     if task.pre_cache_check:
@@ -180,6 +232,34 @@ def run_package(package_path: str, pipeline_root: Optional[str] = None,
     on_task(task.name, f"complete ({seconds:.1f}s)")
   return PackageRun(run_id=run_id, run_root=run_root, tasks=runs,
                     seconds=time.monotonic() - start)
+
+
+def _as_struct(value):
+  """`value` as KFP holds it: a protobuf Struct, where every number is a double."""
+  return json_format.MessageToDict(json_format.ParseDict({"v": value},
+                                                         struct_pb2.Struct()))["v"]
+
+
+def _condition_holds(task: compiler.Task, executor_input: dict) -> bool:
+  """Evaluates the task's trigger condition (CEL) as KFP's driver does."""
+  inputs = executor_input["inputs"]
+  activation = {"inputs": celpy.json_to_cel(_as_struct({
+      "artifacts": inputs["artifacts"],
+      "parameter_values": inputs["parameterValues"]}))}
+  environment = celpy.Environment()
+  try:
+    result = environment.program(environment.compile(task.condition)).evaluate(
+        activation)
+  except celpy.CELParseError as e:
+    raise compiler.PackageError(
+        f"Task {task.name}: cannot read its condition {task.condition!r}: {e}") from e
+  except celpy.CELEvalError as e:
+    result = e
+  if isinstance(result, celpy.CELEvalError):
+    raise compiler.PackageError(
+        f"Task {task.name}: its condition {task.condition!r} cannot be evaluated "
+        f"on its inputs: {result.args[0]}") from None
+  return bool(result)
 
 
 def _fold_driver_output(executor_input: dict, driver_output: dict) -> dict:

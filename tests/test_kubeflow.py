@@ -7,16 +7,11 @@ launcher would give it, and a blessed student comes out the other end. The
 data sits in span directories, as a production drop would, and the compiled
 ExampleGen must read the newest span.
 
-`submit` and `schedule` talk to a stand-in KFP API server on localhost that
-records what it is sent: the dry run must print exactly the request
-`kfp.Client` sends, and hosts that are down or refuse are named in the error.
+Scheduling and submitting are tested in test_kubeflow_schedule.py.
 """
-import http.server
 import json
 import os
 import shutil
-import socket
-import threading
 
 import numpy as np
 import pytest
@@ -24,10 +19,9 @@ import tensorflow as tf
 import yaml
 
 from conftest import column_types, raw_examples, read_taxi_rows
+from distill_kubeflow import cli
 from distill_kubeflow import compiler
-from distill_kubeflow import cron
 from distill_kubeflow import local_runner
-from distill_pipelines import cli
 from distill_pipelines.taxi import features
 from distill_pipelines.taxi import raw_data
 
@@ -42,9 +36,22 @@ EXECUTORS = {
     "Transform": "tfx.components.transform.executor.Executor",
     "Trainer": "tfx.components.trainer.executor.GenericExecutor",
     "Distiller": "distill_components.distiller.executor.Executor",
-    "Evaluator": "tfx.components.evaluator.executor.Executor",
+    "DataGate": "distill_components.gates.data_validation.DataGate_Executor",
+    "FidelityEvaluator": "distill_components.gates.evaluator.Executor",
+    "NoRegressionEvaluator": "distill_components.gates.evaluator.Executor",
     "Pusher": "tfx.components.pusher.executor.Executor",
 }
+# TFX compiles its Resolver node into two ML Metadata queries, no container.
+RESOLVERS = {
+    "LatestBlessedStudentResolver-model-blessing-resolver": {
+        "model_blessing": 'schema_title="tfx.ModelBlessing" AND state=LIVE AND '
+                          'metadata.blessed.number_value=1'},
+    "LatestBlessedStudentResolver-model-resolver": {
+        "model": 'schema_title="tfx.Model" AND state=LIVE AND name='
+                 '"{{$.inputs.artifacts[\'input\'].metadata[\'current_model_id\']}}"'},
+}
+FIDELITY_BLESSED = ("(inputs.artifacts['_FidelityEvaluator.blessing'].artifacts[0]"
+                    ".metadata['blessed'] == 1.0)")
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +85,20 @@ def test_package_is_yaml_that_kfp_reads_back(compiled):
   assert package.spec.schema_version == "2.1.0"
   assert package.name == "taxi-distillation"
   assert package.default_pipeline_root == str(compiled["root"] / "pipeline_root")
-  assert [t.name for t in package.tasks][:3] == ["CsvExampleGen", "StatisticsGen",
-                                                  "SchemaGen"]
-  assert {t.name for t in package.tasks} == set(EXECUTORS)
+  assert {t.name for t in package.tasks} == set(EXECUTORS) | set(RESOLVERS)
+  seen = set()
+  for task in package.tasks:  # producers first
+    assert set(task.upstream) <= seen, task.name
+    seen.add(task.name)
 
 
 def test_every_task_runs_the_image_and_the_tfx_v2_entrypoint(compiled):
   for task in compiled["package"].tasks:
+    if task.name in RESOLVERS:
+      assert (task.kind, task.command, task.resolver_queries) == (
+          "resolver", [], RESOLVERS[task.name])
+      continue
+    assert task.kind == "container"
     assert task.image == IMAGE, task.name
     assert task.command == RUN_EXECUTOR, task.name
     assert task.executor_class_path == EXECUTORS[task.name]
@@ -109,11 +123,35 @@ def test_wiring_and_settings_survive_compilation(compiled):
   assert distiller.input_parameters["alpha"] == 0.9
   assert distiller.input_parameters["temperature"] == 2.0
   assert json.loads(distiller.input_parameters["train_args"]) == {"num_steps": 400}
-  evaluator = package.task("Evaluator")
-  assert evaluator.input_artifacts["model"] == ("Distiller", "model")
-  assert evaluator.input_artifacts["baseline_model"] == ("Trainer", "model")
-  assert package.task("Pusher").input_artifacts == {
-      "model": ("Distiller", "model"), "model_blessing": ("Evaluator", "blessing")}
+  fidelity = package.task("FidelityEvaluator")
+  assert fidelity.input_artifacts["model"] == ("Distiller", "model")
+  assert fidelity.input_artifacts["baseline_model"] == ("Trainer", "model")
+  assert fidelity.condition == ""
+  no_regression = package.task("NoRegressionEvaluator")
+  assert no_regression.input_artifacts["model"] == ("Distiller", "model")
+  assert no_regression.input_artifacts["baseline_model"] == (
+      "LatestBlessedStudentResolver-model-resolver", "model")
+  # The no-regression gate and the Pusher run only on a fidelity blessing.
+  assert no_regression.condition == FIDELITY_BLESSED
+  pusher = package.task("Pusher")
+  assert pusher.condition == FIDELITY_BLESSED
+  assert pusher.input_artifacts == {
+      "model": ("Distiller", "model"),
+      "model_blessing": ("NoRegressionEvaluator", "blessing"),
+      "_FidelityEvaluator.blessing": ("FidelityEvaluator", "blessing")}
+  for task, baseline in ((fidelity, "teacher"), (no_regression, "serving")):
+    config = json.loads(task.input_parameters["eval_config"])
+    assert {m["name"]: m.get("is_baseline", False) for m in config["model_specs"]} == {
+        "student": False, baseline: True}
+    assert config["options"]["min_slice_size"] == 200
+    [auc] = [m for m in config["metrics_specs"][0]["metrics"]
+             if m["class_name"] == "AUC"]
+    assert {"feature_keys": ["trip_start_day"]} in [
+        s for b in auc["per_slice_thresholds"] for s in b["slicing_specs"]]
+  # Transform waits for the data gate.
+  assert "DataGate" in package.task("Transform").upstream
+  assert package.task("DataGate").input_artifacts == {
+      "anomalies": ("ExampleValidator", "anomalies")}
   assert package.task("Transform").input_parameters["preprocessing_fn"] == (
       "distill_pipelines.taxi.preprocessing.preprocessing_fn")
   assert package.task("Trainer").input_parameters["run_fn"] == (
@@ -140,12 +178,23 @@ def local_run(compiled):
 
 def test_compiled_pipeline_runs_and_pushes_a_blessed_student(compiled, local_run):
   assert list(local_run.tasks) == [t.name for t in compiled["package"].tasks]
-  blessing = local_run.tasks["Evaluator"].output("blessing")
+  assert {n for n, t in local_run.tasks.items() if t.state != local_runner.RAN} == set(
+      RESOLVERS)
+  student = local_run.tasks["Distiller"].output("model")["uri"]
+  blessing = local_run.tasks["FidelityEvaluator"].output("blessing")
   assert blessing["metadata"]["blessed"] == 1
-  assert blessing["metadata"]["current_model"] == (
-      local_run.tasks["Distiller"].output("model")["uri"])
+  assert blessing["metadata"]["current_model"] == student
   assert blessing["metadata"]["baseline_model"] == (
       local_run.tasks["Trainer"].output("model")["uri"])
+  # Nothing serves yet (no ML Metadata here, as on a first run): the
+  # no-regression gate ran on the fidelity blessing, without a baseline.
+  no_regression = local_run.tasks["NoRegressionEvaluator"]
+  assert no_regression.executor_input["inputs"]["artifacts"]["baseline_model"] == {
+      "artifacts": []}
+  blessing = no_regression.output("blessing")
+  assert blessing["metadata"]["blessed"] == 1
+  assert blessing["metadata"]["current_model"] == student
+  assert "baseline_model" not in blessing["metadata"]
   pushed = local_run.tasks["Pusher"].output("pushed_model")["metadata"]
   assert pushed["pushed"] == 1
   serving = compiled["root"] / "pipeline_root" / "serving_model"
@@ -153,6 +202,27 @@ def test_compiled_pipeline_runs_and_pushes_a_blessed_student(compiled, local_run
   assert os.listdir(serving) == [os.path.basename(pushed["pushed_destination"])]
   student = local_run.tasks["Distiller"].output("model")["metadata"]
   assert student["teacher_params"] >= 10 * student["student_params"]
+
+
+@pytest.mark.parametrize("metadata, runs", [({"blessed": 1}, True),
+                                            ({"blessed": 0}, False)])
+def test_trigger_condition_is_evaluated_as_kfp_does(compiled, metadata, runs):
+  """KFP holds metadata as a protobuf Struct (numbers are doubles) and CEL
+  compares 1 == 1.0 only as doubles: the runner must give it what KFP does."""
+  pusher = compiled["package"].task("Pusher")
+  executor_input = {"inputs": {"parameterValues": {}, "artifacts": {
+      "_FidelityEvaluator.blessing": {"artifacts": [{"uri": "u",
+                                                     "metadata": metadata}]}}}}
+  assert local_runner._condition_holds(pusher, executor_input) is runs  # pylint: disable=protected-access
+
+
+def test_condition_on_missing_metadata_is_named(compiled):
+  pusher = compiled["package"].task("Pusher")
+  executor_input = {"inputs": {"parameterValues": {}, "artifacts": {
+      "_FidelityEvaluator.blessing": {"artifacts": [{"uri": "u", "metadata": {}}]}}}}
+  with pytest.raises(compiler.PackageError,
+                     match="Task Pusher: its condition .* cannot be evaluated"):
+    local_runner._condition_holds(pusher, executor_input)  # pylint: disable=protected-access
 
 
 def test_pushed_student_serves_raw_examples(local_run):
@@ -180,151 +250,6 @@ def test_example_gen_read_the_newest_span(compiled, local_run):
                                                       "FeatureStats.pb"))
             .datasets[0].num_examples for split in ("train", "eval")]
   assert sum(counts) == compiled["rows"]  # all of span 2, none of span 1
-
-
-# --- scheduling -------------------------------------------------------------
-
-@pytest.mark.parametrize("expression", [
-    "0 0 3 * * *", "0 */15 * * * ?", "0 30 2 1-7 * MON", "0 0 0 1 JAN-MAR,DEC *",
-    "@daily", "@every 6h30m"])
-def test_cron_accepts_kfp_expressions(expression):
-  assert cron.check_cron(expression) == expression
-
-
-@pytest.mark.parametrize("expression, message", [
-    ("0 3 * * *", "did you mean '0 0 3 * * *'"),
-    ("0 0 25 * * *", "hour field: 25 is outside 0-23"),
-    ("0 0 3 * * FUNDAY", "day of week field: 'FUNDAY' is not a number"),
-    ("0 */0 * * * *", "step '0'"),
-    ("? 0 3 * * *", "only allowed for the day fields"),
-    ("0 0 5-2 * * *", "runs backwards"),
-    ("@fortnightly", "unknown descriptor"),
-    ("", "empty"),
-])
-def test_cron_refuses_bad_expressions(expression, message):
-  with pytest.raises(cron.CronError, match=message.replace("*", r"\*").replace("?", r"\?")):
-    cron.check_cron(expression)
-
-
-class _FakeKfp(http.server.BaseHTTPRequestHandler):
-  """Answers the KFP v2beta1 calls kfp.Client makes; records what it gets."""
-  requests = []
-  refuse = False
-
-  def _reply(self, status, body):
-    data = json.dumps(body).encode()
-    self.send_response(status)
-    self.send_header("Content-Type", "application/json")
-    self.send_header("Content-Length", str(len(data)))
-    self.end_headers()
-    self.wfile.write(data)
-
-  def do_GET(self):  # pylint: disable=invalid-name
-    self.requests.append(("GET", self.path, None))
-    if self.path.startswith("/apis/v2beta1/healthz"):
-      return self._reply(200, {"multi_user": False})
-    if self.path.startswith("/apis/v2beta1/experiments"):
-      return self._reply(200, {"experiments": [
-          {"experiment_id": "exp-7", "display_name": "taxi-distillation"}]})
-    return self._reply(404, {"error": "not here"})
-
-  def do_POST(self):  # pylint: disable=invalid-name
-    body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-    self.requests.append(("POST", self.path, body))
-    if self.refuse:
-      return self._reply(403, {"error": "forbidden: no permission to create"})
-    if self.path == "/apis/v2beta1/recurringruns":
-      return self._reply(200, dict(body, recurring_run_id="rr-1"))
-    if self.path == "/apis/v2beta1/runs":
-      return self._reply(200, dict(body, run_id="run-9"))
-    return self._reply(404, {"error": "not here"})
-
-  def log_message(self, *args):
-    pass
-
-
-@pytest.fixture
-def fake_kfp():
-  _FakeKfp.requests = []
-  _FakeKfp.refuse = False
-  server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeKfp)
-  thread = threading.Thread(target=server.serve_forever, daemon=True)
-  thread.start()
-  yield f"http://127.0.0.1:{server.server_port}", _FakeKfp
-  server.shutdown()
-
-
-def _dry_run(package, capsys, *flags):
-  code = cli.main(["schedule", "--package", package, "--cron", "0 0 3 * * *",
-                   "--dry-run", *flags])
-  out = capsys.readouterr().out
-  return code, out
-
-
-def test_schedule_dry_run_prints_a_recurring_run_request(compiled, capsys):
-  code, out = _dry_run(compiled["path"], capsys)
-  assert code == 0
-  assert "dry run: nothing sent" in out
-  body = json.loads(out[out.index("{"):])
-  assert body["trigger"] == {"cron_schedule": {"cron": "0 0 3 * * *"}}
-  assert body["max_concurrency"] == 1 and body["no_catchup"] is True
-  assert body["mode"] == "ENABLE"
-  assert body["display_name"] == "taxi-distillation-retraining"
-  with open(compiled["path"], encoding="utf-8") as f:
-    assert body["pipeline_spec"] == yaml.safe_load(f)
-
-
-def test_schedule_sends_what_the_dry_run_printed(compiled, fake_kfp, capsys):
-  host, server = fake_kfp
-  _, out = _dry_run(compiled["path"], capsys)
-  printed = json.loads(out[out.index("{"):])
-  code = cli.main(["schedule", "--host", host, "--package", compiled["path"],
-                   "--cron", "0 0 3 * * *"])
-  out = capsys.readouterr().out
-  assert code == 0 and "rr-1" in out and "one run at a time, no catch-up" in out
-  [(_, _, sent)] = [r for r in server.requests if r[1] == "/apis/v2beta1/recurringruns"]
-  assert sent["experiment_id"] == "exp-7"
-  printed["experiment_id"] = "exp-7"
-  assert sent == printed
-
-
-def test_invalid_cron_is_refused_before_anything_is_sent(compiled, fake_kfp, capsys):
-  host, server = fake_kfp
-  code = cli.main(["schedule", "--host", host, "--package", compiled["path"],
-                   "--cron", "0 3 * * *"])
-  assert code == 2
-  assert "did you mean '0 0 3 * * *'" in capsys.readouterr().err
-  assert server.requests == []
-
-
-def test_submit_starts_a_run(compiled, fake_kfp, capsys):
-  host, server = fake_kfp
-  code = cli.main(["submit", "--host", host, "--package", compiled["path"]])
-  assert code == 0 and "run-9" in capsys.readouterr().out
-  [(_, _, sent)] = [r for r in server.requests if r[1] == "/apis/v2beta1/runs"]
-  assert sent["experiment_id"] == "exp-7"
-  assert sent["pipeline_spec"]["pipelineInfo"]["name"] == "taxi-distillation"
-
-
-def test_refusing_host_is_named(compiled, fake_kfp, capsys):
-  host, server = fake_kfp
-  server.refuse = True
-  code = cli.main(["submit", "--host", host, "--package", compiled["path"]])
-  err = capsys.readouterr().err
-  assert code == 1
-  assert f"Kubeflow Pipelines at {host} refused to start a run: HTTP 403" in err
-
-
-def test_unreachable_host_is_named(compiled, capsys):
-  with socket.socket() as s:  # a port nobody listens on
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-  host = f"http://127.0.0.1:{port}"
-  code = cli.main(["schedule", "--host", host, "--package", compiled["path"],
-                   "--cron", "@daily"])
-  err = capsys.readouterr().err
-  assert code == 1
-  assert f"Could not reach Kubeflow Pipelines at {host}" in err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -367,21 +292,29 @@ def test_compile_follows_the_settings_for_any_dataset(tmp_path):
   code = cli.main(["compile", "--image", IMAGE, "--pipeline-root", "gs://b/root",
                    "--data-root", "gs://b/data", "--label", "species",
                    "--task", "multiclass", "--num-classes", "3",
-                   "--pipeline-name", "penguins", "--output", str(package_path)])
+                   "--pipeline-name", "penguins", "--teacher-model", "gs://b/teacher",
+                   "--output", str(package_path)])
   assert code == 0
   package = compiler.load_package(str(package_path))
+  # An existing teacher is a KFP importer task: no container, its URI given.
+  importer = package.task("TeacherImporter")
+  assert (importer.kind, importer.importer_uri, importer.command) == (
+      "importer", "gs://b/teacher", [])
+  assert importer.output_artifacts == {"result": "tfx.Model"}
+  assert package.task("Distiller").input_artifacts["teacher_model"] == (
+      "TeacherImporter", "result")
   transform = package.task("Transform")
   assert transform.input_parameters["preprocessing_fn"] == (
       "distill_pipelines.generic.preprocessing.preprocessing_fn")
   config = json.loads(transform.input_parameters["custom_config"])
   assert (config["label"], config["task"], config["num_classes"]) == ("species", "multiclass", 3)
-  assert package.task("Trainer").input_parameters["run_fn"] == (
-      "distill_pipelines.generic.teacher.run_fn")
+  assert "Trainer" not in {t.name for t in package.tasks}
   distiller = package.task("Distiller")
   assert distiller.input_parameters["build_student"] == (
       "distill_pipelines.generic.student.build_student")
   assert distiller.input_parameters["task"] == "multiclass"
-  eval_config = json.loads(package.task("Evaluator").input_parameters["eval_config"])
+  eval_config = json.loads(
+      package.task("FidelityEvaluator").input_parameters["eval_config"])
   classes = {m["class_name"] for s in eval_config["metrics_specs"] for m in s["metrics"]}
   assert "SparseCategoricalAccuracy" in classes and "AUC" not in classes
 
