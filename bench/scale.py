@@ -33,7 +33,8 @@ from distill_pipelines.taxi import config as configs
 from distill_pipelines.taxi import raw_data
 
 NAME = "scale"
-_DATA_BOUND = ("CsvExampleGen", "StatisticsGen", "Transform", "Evaluator")
+_DATA_BOUND = ("CsvExampleGen", "StatisticsGen", "Transform", "FidelityEvaluator",
+               "NoRegressionEvaluator")
 
 
 def _tree_rss(process: psutil.Process) -> int:
