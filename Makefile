@@ -12,13 +12,25 @@ export PYTHONHASHSEED := 0
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test bench env lock clean
+.PHONY: run test test-fast spans bench env lock clean
+SPANS_DIR ?= /tmp/tfx-distill-spans
 
 run: $(STAMP)
 	$(VENV)/bin/tfx-distill run $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Everything that runs no whole pipeline (the loss, the CLI checks, the gates'
+# EvalConfigs, the report, the components on small fixtures).
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not pipeline" $(PYTEST_ARGS)
+
+# Retraining on spans, played locally (pipelines/taxi/spans.py): four
+# scheduled runs in one pipeline root; prints each summary and the outcomes.
+spans: $(STAMP)
+	rm -rf $(SPANS_DIR)
+	$(PY) -m distill_pipelines.taxi.spans --workdir $(SPANS_DIR) $(ARGS)
 
 # Benchmarks (not tests): write bench/results/*.json, *.md and *.png.
 # quality.py first: serving, throughput and distiller_profile read its pipeline run.

@@ -32,6 +32,6 @@ setup(
     package_dir=dict(_FOLDERS),
     install_requires=["tfx>=1.16,<1.17"],
     entry_points={"console_scripts": [
-        "tfx-distill = distill_pipelines.cli:main",
+        "tfx-distill = distill_kubeflow.cli:main",
     ]},
 )

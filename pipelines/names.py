@@ -1,17 +1,28 @@
 """Names shared by the pipeline, the gates and the summary.
 
-Component ids, the models' names in the Evaluator's results, and the MLMD
-custom properties the Distiller writes, so no module imports another just
-for a string.
+Component ids, the models' names in the Evaluators' results, and the gates'
+names, so no module imports another just for a string.
 """
 
-# The two models in the Evaluator's EvalConfig and results.
+# The models in the Evaluators' EvalConfigs and results.
 STUDENT = "student"
 TEACHER = "teacher"
+SERVING = "serving"  # the latest blessed student: what is serving
 
 # Component ids in the pipeline (and node ids in MLMD).
+SCHEMA_GEN = "SchemaGen"
+SCHEMA_IMPORTER = "SchemaImporter"
+DATA_GATE = "DataGate"
 TRAINER = "Trainer"
 TEACHER_IMPORTER = "TeacherImporter"
+SERVING_RESOLVER = "LatestBlessedStudentResolver"
 DISTILLER = "Distiller"
-EVALUATOR = "Evaluator"
+FIDELITY_EVALUATOR = "FidelityEvaluator"
+NO_REGRESSION_EVALUATOR = "NoRegressionEvaluator"
 PUSHER = "Pusher"
+
+# The gates, by the Evaluator that holds each, in the order they run.
+GATES = {
+    FIDELITY_EVALUATOR: "fidelity (student vs teacher)",
+    NO_REGRESSION_EVALUATOR: "no regression (student vs serving model)",
+}

@@ -1,9 +1,10 @@
 """The distillation pipeline, defined once for every runner.
 
-ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform
--> Trainer (teacher), or Importer (an existing teacher)
--> Distiller (student) -> Evaluator (student vs teacher) -> Pusher (the
-student, only when blessed).
+ExampleGen -> StatisticsGen -> SchemaGen, or ImportSchemaGen (a curated or
+kept schema) -> ExampleValidator -> DataGate (fails on any anomaly) ->
+Transform -> Trainer (teacher), or Importer (an existing teacher) ->
+Distiller (student) -> FidelityEvaluator (student vs teacher) -> [if blessed] NoRegressionEvaluator (student vs the latest blessed
+student) -> Pusher (only when both gates blessed).
 
 Every setting comes from one `Settings`; the local command line, the Kubeflow
 compiler and the benchmarks all call `create_pipeline` with one.
@@ -13,7 +14,9 @@ from typing import Dict, Optional
 from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
 
-from distill_components.distiller.component import Distiller
+from distill_components.distiller import Distiller
+from distill_components.gates.data_validation import DataGate
+from distill_components.gates.evaluator import Evaluator
 from distill_pipelines import gates
 from distill_pipelines import names
 from distill_pipelines.settings import Settings, is_module_file
@@ -39,6 +42,8 @@ def create_pipeline(
   ExampleGen reads, and may hold `{SPAN}` (and `{VERSION}`) so each run reads
   the newest span, e.g. "span-{SPAN}/*.csv". Unset: every file in
   `data_root`. The rows are hashed 2:1 into train and eval.
+
+  `settings.schema_file` (a schema.pbtxt) is imported instead of inferred.
   """
   s = settings
   module_config = s.module_config()
@@ -50,18 +55,26 @@ def create_pipeline(
       input_base=s.data_root, input_config=input_config)
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs["examples"])
-  # Shapes inferred: a column present in every row becomes a dense feature,
-  # as TFX's own examples expect; one with missing values stays sparse.
-  schema_gen = tfx.components.SchemaGen(
-      statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+  if s.schema_file:
+    schema_gen = tfx.components.ImportSchemaGen(
+        schema_file=s.schema_file).with_id(names.SCHEMA_IMPORTER)
+  else:
+    # Shapes inferred: a column present in every row becomes a dense feature,
+    # as TFX's own examples expect; one with missing values stays sparse.
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"],
+        infer_feature_shape=True).with_id(names.SCHEMA_GEN)
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs["statistics"],
       schema=schema_gen.outputs["schema"])
+  data_gate = DataGate(
+      anomalies=example_validator.outputs["anomalies"]).with_id(names.DATA_GATE)
   transform = tfx.components.Transform(
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"],
       custom_config=module_config,
       **_code(s.preprocessing_code, "module_file", "preprocessing_fn"))
+  transform.add_upstream_node(data_gate)
   if s.teacher_model:
     teacher = tfx.dsl.Importer(
         source_uri=s.teacher_model,
@@ -77,7 +90,7 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(num_steps=s.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=s.eval_steps),
         custom_config=module_config,
-        **_code(s.teacher_code, "module_file", "run_fn"))
+        **_code(s.teacher_code, "module_file", "run_fn")).with_id(names.TRAINER)
     teacher_model = teacher.outputs["model"]
   distiller = Distiller(
       teacher_model=teacher_model,
@@ -96,23 +109,61 @@ def create_pipeline(
       teacher_outputs=s.teacher_outputs,
       cache_teacher_outputs=s.cache_teacher_outputs,
       custom_config=module_config,
+      # An imported teacher (reused from an earlier span, or trained
+      # elsewhere) was trained on another Transform: it reads raw examples.
+      raw_examples=example_gen.outputs["examples"] if s.teacher_model else None,
       **_code(s.student_code, "module_file", "build_student"))
-  evaluator = tfx.components.Evaluator(
+  components = [example_gen, statistics_gen, schema_gen, example_validator,
+                data_gate, transform, teacher, distiller]
+  fidelity = Evaluator(
       examples=example_gen.outputs["examples"],
       model=distiller.outputs["model"],
       baseline_model=teacher_model,
-      eval_config=gates.eval_config(s.task, s.transformed_label, s.gate, s.classes))
-  pusher = tfx.components.Pusher(
-      model=distiller.outputs["model"],
-      model_blessing=evaluator.outputs["blessing"],
-      push_destination=tfx.proto.PushDestination(
-          filesystem=tfx.proto.PushDestination.Filesystem(
-              base_directory=s.serving_model_dir)))
+      schema=schema_gen.outputs["schema"],
+      eval_config=gates.fidelity_config(s)).with_id(names.FIDELITY_EVALUATOR)
+  components.append(fidelity)
+  push_to = tfx.proto.PushDestination(
+      filesystem=tfx.proto.PushDestination.Filesystem(
+          base_directory=s.serving_model_dir))
+  if not s.no_regression.enabled:
+    components.append(tfx.components.Pusher(
+        model=distiller.outputs["model"],
+        model_blessing=fidelity.outputs["blessing"],
+        push_destination=push_to).with_id(names.PUSHER))
+  else:
+    # What is serving: the latest student the no-regression gate blessed
+    # (it only runs on students the fidelity gate blessed, and the Pusher
+    # pushes exactly those), as a TFX pipeline finds its Trainer's baseline.
+    serving = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
+                              producer_component_id=names.DISTILLER,
+                              output_key="model"),
+        model_blessing=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.ModelBlessing,
+            producer_component_id=names.NO_REGRESSION_EVALUATOR,
+            output_key="blessing"),
+    ).with_id(names.SERVING_RESOLVER)
+    components.append(serving)
+    fidelity_blessed = fidelity.outputs["blessing"].future()[0].custom_property(
+        "blessed") == 1
+    with tfx.dsl.Cond(fidelity_blessed):
+      no_regression = Evaluator(
+          examples=example_gen.outputs["examples"],
+          model=distiller.outputs["model"],
+          baseline_model=serving.outputs["model"],
+          schema=schema_gen.outputs["schema"],
+          eval_config=gates.no_regression_config(s),
+      ).with_id(names.NO_REGRESSION_EVALUATOR)
+      pusher = tfx.components.Pusher(
+          model=distiller.outputs["model"],
+          model_blessing=no_regression.outputs["blessing"],
+          push_destination=push_to).with_id(names.PUSHER)
+    components += [no_regression, pusher]
   return tfx.dsl.Pipeline(
       pipeline_name=s.pipeline_name,
       pipeline_root=s.pipeline_root,
-      components=[example_gen, statistics_gen, schema_gen, example_validator,
-                  transform, teacher, distiller, evaluator, pusher],
+      components=components,
       enable_cache=s.enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=s.beam_args)

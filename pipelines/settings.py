@@ -39,6 +39,26 @@ class Gate(pydantic.BaseModel):
   max_drop: Optional[float] = pydantic.Field(default=None, ge=0)
 
 
+class NoRegressionGate(pydantic.BaseModel):
+  """When the student may replace the model that is serving.
+
+  The baseline is the latest student this pipeline blessed (TFX's
+  `LatestBlessedModelStrategy`); on a first run there is none and only the
+  fidelity gate applies. The gate metric may drop at most `max_drop` (in
+  the metric's units if bounded, else a fraction; default 0.01 / 10%, however
+  much the fidelity gate allows); classification log loss may grow at most
+  `max_log_loss_increase` (a fraction of the serving model's); a binary
+  student's calibration (mean prediction / mean label) must lie within
+  1 +- `calibration_tolerance`.
+  """
+  model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
+
+  enabled: bool = True
+  max_drop: Optional[float] = pydantic.Field(default=None, ge=0)
+  max_log_loss_increase: Optional[float] = pydantic.Field(default=0.05, ge=0)
+  calibration_tolerance: Optional[float] = pydantic.Field(default=0.1, gt=0)
+
+
 class Settings(pydantic.BaseModel):
   """One pipeline's settings. See each field's description."""
   model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -85,6 +105,23 @@ class Settings(pydantic.BaseModel):
   cache_teacher_outputs: bool = False
 
   gate: Gate = Gate()
+  no_regression: NoRegressionGate = NoRegressionGate()
+  slice_by: List[str] = pydantic.Field(
+      default_factory=list, description="raw columns whose every slice must "
+      "pass the gates, not only the overall figure")
+  min_slice_size: int = pydantic.Field(
+      default=200, ge=1, description="slices of fewer eval examples are "
+      "reported but do not gate")
+
+  # Data validation and retraining.
+  schema_file: Optional[str] = pydantic.Field(
+      default=None, description="a curated schema (schema.pbtxt or its "
+      "directory), imported instead of inferring one from each span")
+
+  reuse_teacher_spans: int = pydantic.Field(
+      default=0, ge=0, description="reuse the latest teacher the pipeline "
+      "trained while the newest span is fewer than this many spans past the "
+      "one it was trained on (retrained every N spans); 0: train one every run")
 
   beam_args: List[str] = pydantic.Field(
       default_factory=lambda: ["--direct_num_workers=1"])
@@ -116,10 +153,18 @@ class Settings(pydantic.BaseModel):
     if self.task is Task.MULTICLASS and classes is None and self.student is None:
       raise ValueError("the generic student needs the number of classes: set "
                        "num_classes or label_values")
+    if self.reuse_teacher_spans and "{SPAN}" not in (self.input_pattern or ""):
+      raise ValueError("reuse_teacher_spans counts spans: input_pattern must hold "
+                       "{SPAN} (e.g. 'span-{SPAN}/*.csv')")
     if self.teacher_model and self.teacher:
       raise ValueError("teacher_model (an existing teacher) and teacher (code "
                        "to train one) exclude each other; give one")
     metrics.gate_metric(self.task, self.gate)  # a metric the task measures
+    if self.label in self.slice_by:
+      raise ValueError(f"slice_by holds the label {self.label!r}: slice by "
+                       "features, not by the label")
+    if len(set(self.slice_by)) != len(self.slice_by):
+      raise ValueError(f"slice_by repeats a column: {self.slice_by}")
     if self.preprocessing is None and self.label_key not in (None, self.label):
       raise ValueError(f"label_key {self.label_key!r} differs from label "
                        f"{self.label!r}, but the generic preprocessing writes the "

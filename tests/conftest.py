@@ -120,3 +120,10 @@ def teacher_model(taxi_transform, tmp_path_factory):
   fn_args.model_run_dir = str(tmp_path_factory.mktemp("teacher_run"))
   teacher.run_fn(fn_args)
   return uri
+
+
+def pytest_collection_modifyitems(items):
+  """Tests of a compiled package's local run are slow tier too (see pytest.ini)."""
+  for item in items:
+    if "local_run" in getattr(item, "fixturenames", ()):
+      item.add_marker(pytest.mark.pipeline)

@@ -6,7 +6,7 @@ from tfx import v1 as tfx
 from tfx.types import Channel
 from tfx.types import standard_artifacts
 
-from distill_components.distiller.component import Distiller
+from distill_components.distiller import Distiller
 from distill_pipelines.taxi import config as configs
 from distill_pipelines import pipeline
 
@@ -72,37 +72,82 @@ def test_pipeline_wiring(tmp_path):
       gate={"threshold": 0.65, "max_drop": 0.02})
   p = pipeline.create_pipeline(settings)
   by_id = {c.id: c for c in p.components}
-  assert list(by_id) == [
+  assert sorted(by_id) == sorted([
       "CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-      "Transform", "Trainer", "Distiller", "Evaluator", "Pusher"]
+      "DataGate", "Transform", "Trainer", "Distiller", "FidelityEvaluator",
+      "LatestBlessedStudentResolver", "NoRegressionEvaluator", "Pusher"])
 
   def source(component, key):
-    channel = by_id[component].inputs[key]
+    node = by_id[component]
+    # A Resolver's own inputs are the channels it queries: `raw_inputs`.
+    channel = (node.raw_inputs if hasattr(node, "raw_inputs") else node.inputs)[key]
     return channel.producer_component_id, channel.output_key
 
   assert source("Distiller", "teacher_model") == ("Trainer", "model")
   assert source("Distiller", "examples") == ("Transform", "transformed_examples")
   assert source("Distiller", "transform_graph") == ("Transform", "transform_graph")
-  assert source("Evaluator", "model") == ("Distiller", "model")
-  assert source("Evaluator", "baseline_model") == ("Trainer", "model")
-  assert source("Evaluator", "examples") == ("CsvExampleGen", "examples")
+  assert source("DataGate", "anomalies") == ("ExampleValidator", "anomalies")
+  assert "DataGate" in {n.id for n in by_id["Transform"].upstream_nodes}
+  for evaluator in ("FidelityEvaluator", "NoRegressionEvaluator"):
+    assert source(evaluator, "model") == ("Distiller", "model")
+    assert source(evaluator, "examples") == ("CsvExampleGen", "examples")
+    assert source(evaluator, "schema") == ("SchemaGen", "schema")
+  assert source("FidelityEvaluator", "baseline_model") == ("Trainer", "model")
+  assert source("NoRegressionEvaluator", "baseline_model") == (
+      "LatestBlessedStudentResolver", "model")
   assert source("Pusher", "model") == ("Distiller", "model")
-  assert source("Pusher", "model_blessing") == ("Evaluator", "blessing")
+  assert source("Pusher", "model_blessing") == ("NoRegressionEvaluator", "blessing")
+  # The serving model: the latest student the no-regression gate blessed.
+  resolver = by_id["LatestBlessedStudentResolver"]
+  assert resolver.exec_properties["resolver_class"].__name__ == (
+      "LatestBlessedModelStrategy")
+  assert source("LatestBlessedStudentResolver", "model_blessing") == (
+      "NoRegressionEvaluator", "blessing")
+  assert source("LatestBlessedStudentResolver", "model") == ("Distiller", "model")
   distiller = by_id["Distiller"].exec_properties
   assert distiller["alpha"] == 0.7 and distiller["task"] == "binary"
   assert distiller["build_student"] == configs.BUILD_STUDENT
   assert by_id["Trainer"].exec_properties["run_fn"] == configs.TEACHER_RUN_FN
   assert by_id["Transform"].exec_properties["preprocessing_fn"] == configs.PREPROCESSING_FN
 
-  config = by_id["Evaluator"].exec_properties["eval_config"]
-  assert '"lower_bound": {\n' not in config  # JSON of the proto, checked below
   import json  # pylint: disable=g-import-not-at-top
-  specs = json.loads(config)
+  specs = json.loads(by_id["FidelityEvaluator"].exec_properties["eval_config"])
   assert {m["name"]: m.get("is_baseline", False) for m in specs["model_specs"]} == {
       "student": False, "teacher": True}
   [auc] = [m for m in specs["metrics_specs"][0]["metrics"] if m["class_name"] == "AUC"]
-  assert auc["threshold"]["value_threshold"]["lower_bound"] == 0.65
-  assert auc["threshold"]["change_threshold"]["absolute"] == -0.02
+  bounds = {json.dumps(b["threshold"], sort_keys=True): b["slicing_specs"]
+            for b in auc["per_slice_thresholds"]}
+  assert bounds == {
+      json.dumps({"change_threshold": {"absolute": -0.02,
+                                       "direction": "HIGHER_IS_BETTER"}},
+                 sort_keys=True): [{}, {"feature_keys": ["trip_start_day"]}],
+      json.dumps({"value_threshold": {"lower_bound": 0.65}}, sort_keys=True): [{}]}
+  specs = json.loads(by_id["NoRegressionEvaluator"].exec_properties["eval_config"])
+  assert {m["name"]: m.get("is_baseline", False) for m in specs["model_specs"]} == {
+      "student": False, "serving": True}
+
+
+def test_pipeline_without_the_serving_gate_pushes_on_fidelity(tmp_path):
+  settings = configs.settings(pipeline_root=str(tmp_path), data_root=str(tmp_path),
+                              no_regression={"enabled": False})
+  by_id = {c.id: c for c in pipeline.create_pipeline(settings).components}
+  assert "NoRegressionEvaluator" not in by_id
+  assert "LatestBlessedStudentResolver" not in by_id
+  channel = by_id["Pusher"].inputs["model_blessing"]
+  assert (channel.producer_component_id, channel.output_key) == (
+      "FidelityEvaluator", "blessing")
+
+
+def test_curated_schema_is_imported(tmp_path):
+  settings = configs.settings(pipeline_root=str(tmp_path), data_root=str(tmp_path),
+                              schema_file=str(tmp_path / "schema.pbtxt"))
+  by_id = {c.id: c for c in pipeline.create_pipeline(settings).components}
+  assert "SchemaGen" not in by_id
+  assert by_id["SchemaImporter"].exec_properties["schema_file"] == str(
+      tmp_path / "schema.pbtxt")
+  for node in ("ExampleValidator", "Transform", "FidelityEvaluator"):
+    channel = by_id[node].inputs["schema"]
+    assert channel.producer_component_id == "SchemaImporter"
 
 
 def test_existing_teacher_is_imported_and_is_the_baseline(tmp_path):
@@ -110,8 +155,26 @@ def test_existing_teacher_is_imported_and_is_the_baseline(tmp_path):
                               teacher=None, teacher_model=str(tmp_path / "teacher"))
   by_id = {c.id: c for c in pipeline.create_pipeline(settings).components}
   assert "Trainer" not in by_id and "TeacherImporter" in by_id
-  for component, key in (("Distiller", "teacher_model"), ("Evaluator", "baseline_model")):
+  for component, key in (("Distiller", "teacher_model"),
+                         ("FidelityEvaluator", "baseline_model")):
     channel = by_id[component].inputs[key]
     assert (channel.producer_component_id, channel.output_key) == ("TeacherImporter", "result")
   importer = by_id["TeacherImporter"]
   assert importer.exec_properties["artifact_uri"] == str(tmp_path / "teacher")
+
+
+def test_property_names_are_tfx_own():
+  from tfx.components.evaluator import constants  # pylint: disable=g-import-not-at-top
+  from tfx.components.pusher import executor as pusher  # pylint: disable=g-import-not-at-top
+  from distill_components.distiller import properties  # pylint: disable=g-import-not-at-top
+  assert properties.BLESSED == constants.ARTIFACT_PROPERTY_BLESSED_KEY
+  assert properties.CURRENT_MODEL == constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY
+  assert properties.BASELINE_MODEL == constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY
+  assert properties.PUSHED == pusher._PUSHED_KEY  # pylint: disable=protected-access
+  assert properties.PUSHED_DESTINATION == pusher._PUSHED_DESTINATION_KEY  # pylint: disable=protected-access
+
+
+def test_distiller_is_exported_by_its_package():
+  from distill_components import distiller  # pylint: disable=g-import-not-at-top
+  from distill_components.distiller import component  # pylint: disable=g-import-not-at-top
+  assert distiller.Distiller is component.Distiller

@@ -24,7 +24,7 @@ from distill_pipelines.taxi import features
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 
 
-def _run(taxi_transform, teacher_uri, out_dir, **overrides):
+def _run(taxi_transform, teacher_uri, out_dir, raw_examples_dir=None, **overrides):
   """Runs Executor.Do the way TFX would; returns the output Model artifact."""
   context = base_executor.BaseExecutor.Context(
       tmp_dir=os.path.join(out_dir, "tmp"), unique_id="1")
@@ -47,13 +47,67 @@ def _run(taxi_transform, teacher_uri, out_dir, **overrides):
       "custom_config": "null",
   }
   exec_properties.update(overrides)
-  executor.Executor(context).Do(
-      {"teacher_model": [model_artifact(teacher_uri)],
-       "examples": [examples_artifact(taxi_transform["examples_dir"])],
-       "transform_graph": [transform_graph_artifact(taxi_transform["transform_dir"])]},
-      {"model": [model], "model_run": [model_run]},
-      exec_properties)
+  inputs = {"teacher_model": [model_artifact(teacher_uri)],
+            "examples": [examples_artifact(taxi_transform["examples_dir"])],
+            "transform_graph": [transform_graph_artifact(taxi_transform["transform_dir"])]}
+  if raw_examples_dir:
+    inputs["raw_examples"] = [examples_artifact(raw_examples_dir)]
+  executor.Executor(context).Do(inputs, {"model": [model], "model_run": [model_run]},
+                                exec_properties)
   return model
+
+
+@pytest.fixture(scope="module")
+def raw_examples_dir(taxi_transform, tmp_path_factory):
+  """The same rows untransformed, as ExampleGen writes them (gzipped TFRecords)."""
+  root = tmp_path_factory.mktemp("raw_examples")
+  rows, types = taxi_transform["rows"], taxi_transform["types"]
+  for split, part in (("train", rows[:TRAIN_ROWS]), ("eval", rows[TRAIN_ROWS:])):
+    os.makedirs(root / f"Split-{split}")
+    with tf.io.TFRecordWriter(str(root / f"Split-{split}" / "data_tfrecord-00000.gz"),
+                              options="GZIP") as writer:
+      for record in raw_examples(part, types):
+        writer.write(record)
+  return str(root)
+
+
+def test_a_teacher_reads_raw_examples_through_its_own_serving_signature(
+    taxi_transform, teacher_model, raw_examples_dir):
+  """A teacher of another Transform (reused, imported) reads raw examples as it
+  serves them; on the Transform it was trained with, that gives the logits of
+  the transformed path."""
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from distill_components.distiller import data  # pylint: disable=g-import-not-at-top
+  output = tft.TFTransformOutput(taxi_transform["transform_dir"])
+  spec = export.model_input_spec(output, features.LABEL_KEY)
+  teacher = teacher_lib.Teacher(path_utils.serving_model_path(teacher_model), spec,
+                                task=Task.BINARY)
+  reader = teacher.raw_reader()
+  assert reader is not None and "serving_default on raw examples" in reader.source
+  batch = data.raw_dataset(
+      [os.path.join(raw_examples_dir, "Split-eval", "*")], output, features.LABEL_KEY,
+      spec, reader, batch_size=32, repeat=False)
+  features_, labels, logits = next(iter(batch))
+  assert set(features_) == set(spec) and labels.shape[0] == 32
+  np.testing.assert_allclose(logits.numpy(), teacher.logits(features_).numpy(),
+                             rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cache", [0, 1])
+def test_executor_distils_from_raw_examples(taxi_transform, teacher_model,
+                                            raw_examples_dir, tmp_path, cache):
+  model = _run(taxi_transform, teacher_model, str(tmp_path), raw_examples_dir,
+               cache_teacher_outputs=cache)
+  props = model.mlmd_artifact.custom_properties
+  assert props["teacher_source"].string_value.startswith(
+      "its serving_default on raw examples ('probabilities', probabilities), not "
+      "this run's Transform")
+  assert 0.5 < props["eval_agreement"].double_value <= 1.0
+  loaded = tf.saved_model.load(path_utils.serving_model_dir(model.uri))
+  serialized = raw_examples(taxi_transform["rows"][:4], taxi_transform["types"],
+                            drop=features.RAW_LABEL_KEYS)
+  probs = loaded.signatures["serving_default"](examples=tf.constant(serialized))
+  assert next(iter(probs.values())).shape == (4, 1)
 
 
 def _nothing_exported(out_dir):
@@ -216,35 +270,40 @@ def test_module_without_build_student_is_named(taxi_transform, teacher_model, tm
 
 def test_cached_teacher_outputs_give_the_online_loss(taxi_transform, teacher_model,
                                                      tmp_path):
-  """The cache holds what the teacher says: same batch, same loss."""
+  """The cache holds what the teacher says: same batch, same loss; and the
+  features are the transformed ones, nothing added."""
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
   tft_output = tft.TFTransformOutput(taxi_transform["transform_dir"])
   teacher = teacher_lib.Teacher(
       path_utils.serving_model_dir(teacher_model),
       export.model_input_spec(tft_output, features.LABEL_KEY), task=Task.BINARY)
-  train_files = [os.path.join(taxi_transform["examples_dir"], "Split-train", "*")]
-  pattern, count = teacher_cache.write(
-      teacher.logits, train_files, tft_output.transformed_feature_spec(),
-      str(tmp_path / "cache"))
-  assert count == TRAIN_ROWS
-  schema = teacher_cache.extend_schema(tft_output.transformed_metadata.schema,
-                                       teacher.width)
-  options = tfxio.TensorFlowDatasetOptions(batch_size=64, label_key=features.LABEL_KEY,
-                                           num_epochs=1, shuffle=False)
-  cached = tfxio.TFExampleRecord(pattern, schema=schema).TensorFlowDataset(options)
-  batch, labels = next(iter(cached))
-  assert batch[teacher_cache.TEACHER_LOGITS_FEATURE].shape == (64, 1)
+  schema = tft_output.transformed_metadata.schema
+  online = tfxio.TFExampleRecord(
+      os.path.join(taxi_transform["examples_dir"], "Split-train", "*"),
+      schema=schema).TensorFlowDataset(tfxio.TensorFlowDatasetOptions(
+          batch_size=100, label_key=features.LABEL_KEY, num_epochs=1, shuffle=False))
+  assert teacher_cache.write(teacher.logits, online, str(tmp_path / "cache")) == TRAIN_ROWS
+  batch, labels, cached_logits = next(iter(
+      teacher_cache.read(str(tmp_path / "cache"), batch_size=64)))
+  assert set(batch) == set(online.element_spec[0])
+  assert cached_logits.shape == (64, 1)
   student_logits = tf.zeros([64, 1]) + 0.3
-  plain = teacher_cache.without_logits(batch)
-  assert teacher_cache.TEACHER_LOGITS_FEATURE not in plain
   for alpha, t in ((0.9, 2.0), (1.0, 4.0)):
-    online = losses.distillation_loss(labels, teacher.logits(plain), student_logits,
-                                      task="binary", alpha=alpha, temperature=t)
+    from_teacher = losses.distillation_loss(
+        labels, teacher.logits(batch), student_logits, task="binary", alpha=alpha,
+        temperature=t)
     from_cache = losses.distillation_loss(
-        labels, teacher_cache.from_batch(batch), student_logits,
-        task="binary", alpha=alpha, temperature=t)
-    assert float(from_cache["loss"]) == pytest.approx(float(online["loss"]), rel=1e-5)
+        labels, cached_logits, student_logits, task="binary", alpha=alpha,
+        temperature=t)
+    assert float(from_cache["loss"]) == pytest.approx(float(from_teacher["loss"]),
+                                                      rel=1e-5)
+  # One epoch of the cache is the train split, each example once.
+  saved = list(tf.data.Dataset.load(str(tmp_path / "cache")))
+  np.testing.assert_allclose(
+      np.sort(np.concatenate([t.numpy().ravel() for _, _, t in saved])),
+      np.sort(np.concatenate([teacher.logits(f).numpy().ravel() for f, _ in online])),
+      rtol=1e-6)
 
 
 def test_executor_trains_from_cached_teacher_outputs(taxi_transform, teacher_model,
@@ -257,3 +316,15 @@ def test_executor_trains_from_cached_teacher_outputs(taxi_transform, teacher_mod
   # The cache is scratch: gone once the student is trained.
   assert os.path.isdir(tmp_path / "tmp")
   assert not [d for d, _, _ in os.walk(tmp_path / "tmp") if "teacher_outputs" in d]
+
+
+def test_a_rerun_of_the_same_work_finds_the_same_training_backup():
+  """A crashed Distiller's rerun is a new execution with new output URIs; its
+  checkpoints are found by what the work is: inputs and properties."""
+  from distill_components.distiller import executor  # pylint: disable=g-import-not-at-top
+  inputs = {"examples": [examples_artifact("/root/Transform/transformed_examples/5")]}
+  first = executor._backup_dir("/root/Distiller/model/9", inputs, {"alpha": 0.9})  # pylint: disable=protected-access
+  rerun = executor._backup_dir("/root/Distiller/model/12", inputs, {"alpha": 0.9})  # pylint: disable=protected-access
+  other = executor._backup_dir("/root/Distiller/model/12", inputs, {"alpha": 0.5})  # pylint: disable=protected-access
+  assert first == rerun != other
+  assert os.path.dirname(first) == "/root/Distiller/training_backup"

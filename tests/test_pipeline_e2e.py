@@ -1,10 +1,12 @@
 """End to end: `tfx-distill run` on the embedded taxi data, three runs, one root.
 
 1. A full run blesses the student and pushes it; the pushed model serves raw
-   examples.
-2. The same pipeline with an impossible AUC floor: everything up to the
-   Distiller is cached, the Evaluator does not bless, nothing new is pushed.
-3. A student whose output width disagrees with the teacher's: the Distiller
+   examples. Nothing serves yet: the no-regression gate has no baseline.
+2. The same pipeline with an impossible AUC floor: the schema of run 1 is
+   kept (imported), the fidelity gate refuses the student, the no-regression
+   gate does not run, nothing new is pushed, and the exit status says so.
+3. A student whose output width disagrees with the teacher's: everything up
+   to the Distiller is cached (same kept schema as run 2), the Distiller
    fails, publishes no model, and nothing downstream runs.
 """
 import contextlib
@@ -19,8 +21,12 @@ from ml_metadata.proto import metadata_store_pb2
 
 from conftest import column_types, raw_examples, read_taxi_rows
 from distill_pipelines import cli
+from distill_pipelines import html_report
 from distill_pipelines import report
 from distill_pipelines.taxi import features
+
+# A whole pipeline runs here: the slow tier (`make test-fast` leaves it out).
+pytestmark = pytest.mark.pipeline
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 NAME = "e2e"
@@ -50,6 +56,7 @@ def runs(tmp_path_factory):
   serving = root / "serving_model"
   results["blessed_versions"] = sorted(os.listdir(serving)) if serving.is_dir() else []
   results["blessed_summary"] = report.summarize(str(root / "metadata.sqlite"), NAME)
+  results["blessed_report"] = (root / "report.html").read_text(encoding="utf-8")
   results["gated"] = _cli(root, "--auc-floor", "0.999")
   results["gated_summary"] = report.summarize(str(root / "metadata.sqlite"), NAME)
   results["broken"] = _cli(root, "--student-module",
@@ -63,14 +70,29 @@ def test_full_run_blesses_and_pushes_the_student(runs):
   code, out, err = runs["blessed"]
   assert code == 0, out + err[-3000:]
   summary = runs["blessed_summary"]
-  assert [(c.node_id, c.state) for c in summary.components] == [
-      (n, "complete") for n in ("CsvExampleGen", "StatisticsGen", "SchemaGen",
-                                "ExampleValidator", "Transform", "Trainer",
-                                "Distiller", "Evaluator", "Pusher")]
-  # Progress lines came out while it ran, then the side-by-side summary.
-  assert "Distiller            running" in out and "Distiller            complete" in out
+  assert sorted((c.node_id, c.state) for c in summary.components) == sorted(
+      (n, "complete") for n in (
+          "CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
+          "DataGate", "Transform", "Trainer", "Distiller", "FidelityEvaluator",
+          "LatestBlessedStudentResolver", "NoRegressionEvaluator", "Pusher"))
+  # One progress line per finished component, then the side-by-side summary;
+  # what TensorFlow, Keras and Beam print went to the run's log, named.
+  assert f"{'Distiller':<30} complete" in out
+  assert "\x1b" not in out  # not a terminal: no control codes
+  assert len(out.splitlines()) <= 40, out
+  [log] = [line.split()[-1] for line in out.splitlines() if line.startswith("log:")]
+  assert os.path.dirname(log) == str(runs["root"] / "logs")
+  with open(log, encoding="utf-8") as f:
+    logged = f.read()
+  assert "val_auc" in logged and "val_auc" not in out  # the teacher's Keras fit
+  assert err == ""
+  assert "Schema:   inferred from this span (first run)" in out
   assert "blessed: yes" in out and "teacher" in out and "student" in out
+  assert "fidelity (student vs teacher): passed" in out
+  assert ("no regression (student vs serving model): passed (no serving model "
+          "yet") in out
   assert summary.blessed is True
+  assert [g.no_baseline for g in summary.gates] == [False, True]
   teacher_auc, student_auc = summary.teacher.metrics["auc"], summary.student.metrics["auc"]
   assert teacher_auc > 0.8 and student_auc > 0.8
   assert student_auc >= teacher_auc - 0.05
@@ -78,8 +100,18 @@ def test_full_run_blesses_and_pushes_the_student(runs):
   assert summary.teacher.saved_model_bytes > summary.student.saved_model_bytes
   assert 0.5 < summary.agreement <= 1.0
   assert len(runs["blessed_versions"]) == 1
-  assert summary.pushed_to == str(runs["root"] / "serving_model" /
-                                  runs["blessed_versions"][0])
+def test_report_page_shows_tfma_figures_and_every_section(runs):
+  from test_html_report import check_report  # pylint: disable=g-import-not-at-top
+  _, out, _ = runs["blessed"]
+  assert f"report:  {runs['root'] / 'report.html'}" in out
+  page = runs["blessed_report"]
+  summary = runs["blessed_summary"]
+  sqlite_path = str(runs["root"] / "metadata.sqlite")
+  # Every section, the verdict, each gate, and TFMA's figures of run 1.
+  check_report(page, html_report.evaluation_uri(sqlite_path, summary), summary)
+  assert "Blessed by every gate and pushed to" in page
+  assert html_report.NO_CURVES not in page
+  assert page.count('src="data:image/png;base64,') == 2  # calibration, curves
 
 
 def test_pushed_student_serves_raw_examples(runs):
@@ -97,8 +129,9 @@ def test_pushed_student_serves_raw_examples(runs):
 def test_student_artifact_is_recorded_in_mlmd(runs):
   store = report.open_store(str(runs["root"] / "metadata.sqlite"))
   models = store.get_artifacts_by_type("Model")
-  [teacher] = [a for a in models if "/Trainer/" in a.uri]
-  [student] = [a for a in models if "/Distiller/" in a.uri]
+  # Run 1's (run 2 imports the kept schema, so it trains again).
+  teacher = min((a for a in models if "/Trainer/" in a.uri), key=lambda a: a.id)
+  student = min((a for a in models if "/Distiller/" in a.uri), key=lambda a: a.id)
   assert student.state == metadata_store_pb2.Artifact.LIVE
   props = student.custom_properties
   assert props["teacher_uri"].string_value == teacher.uri
@@ -109,16 +142,20 @@ def test_student_artifact_is_recorded_in_mlmd(runs):
 
 def test_impossible_threshold_blocks_the_push(runs):
   code, out, _ = runs["gated"]
-  assert code == 0, out
+  assert code == cli.EXIT_FIDELITY, out
+  assert "Schema:   kept from the first run" in out
   states = {c.node_id: c.state for c in runs["gated_summary"].components}
-  assert states["Trainer"] == states["Distiller"] == "cached"
-  assert states["Evaluator"] == "complete"
+  assert states["SchemaImporter"] == "complete" and "SchemaGen" not in states
+  assert states["FidelityEvaluator"] == "complete"
+  assert "NoRegressionEvaluator" not in states and "Pusher" not in states
   assert "blessed: no" in out
-  # Why: TFMA's validation result, in words.
+  # Why: TFMA's validation result, in words, with the gate that failed.
   [failure] = runs["gated_summary"].gate_failures
-  assert failure.startswith("auc (overall): the student's 0.") and failure.endswith(
-      "is not >= 0.999")
-  assert f"gate failed: {failure}" in out
+  assert failure.startswith(
+      "fidelity (student vs teacher): auc (overall): the student's 0.")
+  assert failure.endswith("is not >= 0.999")
+  assert "not run (the fidelity gate failed)" in out
+  assert "pushed:  nothing (stopped by the fidelity (student vs teacher) gate)" in out
   assert runs["gated_summary"].blessed is False
   assert runs["gated_summary"].pushed_to is None
   assert sorted(os.listdir(runs["root"] / "serving_model")) == runs["blessed_versions"]
@@ -130,10 +167,11 @@ def test_failing_distiller_publishes_nothing(runs):
   assert "StudentOutputError" in err and "[batch, 1]" in err
   states = {c.node_id: c.state for c in runs["broken_summary"].components}
   assert states["Distiller"] == "FAILED"
-  assert "Evaluator" not in states and "Pusher" not in states
+  assert states["Transform"] == states["Trainer"] == "cached"
+  assert not {"FidelityEvaluator", "NoRegressionEvaluator", "Pusher"} & set(states)
   assert "FAILED: Distiller" in out
   store = report.open_store(str(runs["root"] / "metadata.sqlite"))
   live = [a for a in store.get_artifacts_by_type("Model") if "/Distiller/" in a.uri
           and a.state == metadata_store_pb2.Artifact.LIVE]
-  assert len(live) == 1  # the first run's student only
+  assert len(live) == 2  # runs 1 and 2 published theirs; run 3's, none
   assert sorted(os.listdir(runs["root"] / "serving_model")) == runs["blessed_versions"]

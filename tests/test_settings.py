@@ -1,12 +1,9 @@
 """Settings, the task-aware gate, and the label checks: pure logic, no pipeline run."""
-import json
 
 import pydantic
 import pytest
-import tensorflow_model_analysis as tfma
 
 from distill_components.distiller.tasks import LabelError, Task
-from distill_pipelines import gates
 from distill_pipelines import metrics
 from distill_pipelines import table
 from distill_pipelines.settings import Settings, describe_errors
@@ -74,52 +71,7 @@ def test_module_config_carries_the_task_to_every_module():
   assert config["label_key"] == "y" and config["raw_label_keys"] == ["y"]
 
 
-# --- the gate per task ------------------------------------------------------
-
-def _metrics(config):
-  return {m.class_name: m for spec in config.metrics_specs for m in spec.metrics}
-
-
-def test_binary_gate_on_auc_with_log_loss_and_calibration():
-  config = gates.eval_config(Task.BINARY, "y", _settings().gate)
-  found = _metrics(config)
-  assert {"AUC", "BinaryAccuracy", "BinaryCrossentropy", "Calibration",
-          "CalibrationPlot", "ExampleCount"} <= set(found)
-  threshold = found["AUC"].threshold
-  assert threshold.change_threshold.absolute.value == -gates.DEFAULT_MAX_DROP_BOUNDED
-  assert not threshold.HasField("value_threshold")
-  assert [m for m in found.values() if m.HasField("threshold")] == [found["AUC"]]
-
-
-def test_multiclass_gate_uses_multiclass_metrics_never_binary_ones():
-  s = _settings(task="multiclass", label_values=["a", "b", "c", "d"],
-                gate={"threshold": 0.5, "max_drop": 0.03})
-  config = gates.eval_config(s.task, "y", s.gate, s.classes)
-  found = _metrics(config)
-  assert not {"AUC", "BinaryAccuracy", "BinaryCrossentropy"} & set(found)
-  assert {"SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
-          "SparseTopKCategoricalAccuracy", "MultiClassConfusionMatrixPlot",
-          "Precision", "Recall"} <= set(found)
-  accuracy = found["SparseCategoricalAccuracy"].threshold
-  assert accuracy.value_threshold.lower_bound.value == 0.5
-  assert accuracy.change_threshold.absolute.value == -0.03
-  [per_class] = [spec for spec in config.metrics_specs if spec.HasField("binarize")]
-  assert list(per_class.binarize.class_ids.values) == [0, 1, 2, 3]
-  top_k = found["SparseTopKCategoricalAccuracy"]
-  assert json.loads("{" + top_k.config + "}" if not top_k.config.startswith("{")
-                    else top_k.config) == {"k": 2}
-
-
-def test_regression_gate_is_lower_is_better_and_relative():
-  s = _settings(task="regression", gate={"threshold": 40.0})
-  found = _metrics(gates.eval_config(s.task, "y", s.gate))
-  assert {"MeanSquaredError", "MeanAbsoluteError", "RootMeanSquaredError"} <= set(found)
-  assert not {"AUC", "BinaryAccuracy", "SparseCategoricalAccuracy"} & set(found)
-  mse = found["MeanSquaredError"].threshold
-  assert mse.value_threshold.upper_bound.value == 40.0
-  assert mse.change_threshold.relative.value == gates.DEFAULT_MAX_DROP_RELATIVE
-  assert mse.change_threshold.direction == tfma.MetricDirection.LOWER_IS_BETTER
-
+# --- the gate metrics per task (the EvalConfigs: tests/test_gates.py) -----
 
 def test_every_task_has_a_gateable_main_metric():
   for task, listed in metrics.TASK_METRICS.items():
@@ -193,6 +145,8 @@ def test_non_utf8_header_is_named(tmp_path):
     (Task.REGRESSION, 1, [1.0, float("nan")], "labels must be finite numbers"),
     (Task.REGRESSION, 1, [b"a", b"b"], "needs numbers"),
     (Task.BINARY, 1, [], "has no values"),
+    (Task.BINARY, 1, [0, 0, 0], "has one value (0) in all 3 examples"),
+    (Task.REGRESSION, 1, [2.5] * 4, "has one value (2.5) in all 4 examples"),
 ])
 def test_transformed_labels_that_do_not_fit_the_task(task, width, labels, message):
   with pytest.raises(LabelError) as info:

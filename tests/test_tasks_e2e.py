@@ -25,11 +25,15 @@ from ml_metadata.proto import metadata_store_pb2
 import datasets
 from conftest import column_types, raw_examples, read_taxi_rows
 from distill_pipelines import cli
+from distill_pipelines import html_report
 from distill_pipelines import names
 from distill_pipelines import pipeline
 from distill_pipelines import report
 from distill_pipelines.settings import Settings
 from distill_pipelines.taxi import config as taxi
+
+# A whole pipeline runs here: the slow tier (`make test-fast` leaves it out).
+pytestmark = pytest.mark.pipeline
 
 STEPS = ["--train-steps", "150", "--distill-steps", "300", "--eval-steps", "20",
          "--batch-size", "64"]
@@ -62,7 +66,7 @@ def _artifact(root, node, key):
 
 
 def _validation(root):
-  evaluation = _artifact(root, names.EVALUATOR, "evaluation")
+  evaluation = _artifact(root, names.FIDELITY_EVALUATOR, "evaluation")
   return tfma.load_validation_result(evaluation.uri)
 
 
@@ -129,7 +133,9 @@ def penguins(tmp_path_factory):
 
 def test_multiclass_zero_code_run_uses_multiclass_metrics(taxi_multiclass):
   root, (code, out, err), summary = taxi_multiclass
-  assert code == 0, out + err[-3000:]
+  # Blessed or not, the exit status says what the summary says.
+  assert code == cli.exit_status(summary), out + err[-3000:]
+  assert code in (0, cli.EXIT_FIDELITY, cli.EXIT_NO_REGRESSION), out + err[-3000:]
   assert "Task:     multiclass (inferred: 'payment_type' holds" in out
   assert summary.task.value == "multiclass"
   for side in (summary.teacher, summary.student):
@@ -142,7 +148,7 @@ def test_multiclass_zero_code_run_uses_multiclass_metrics(taxi_multiclass):
   assert summary.blessed in (True, False)
   assert ("blessed: yes" in out) == summary.blessed
   validation = _validation(root)
-  assert validation.validation_ok == summary.blessed
+  assert validation.validation_ok == (summary.gates[0].verdict == "passed")
 
 
 def test_multiclass_student_serves_one_probability_per_class(taxi_multiclass):
@@ -160,11 +166,21 @@ def test_multiclass_student_serves_one_probability_per_class(taxi_multiclass):
   assert summary.teacher.params >= 10 * summary.student.params
 
 
+def test_multiclass_report_has_a_confusion_matrix_and_tfma_figures(taxi_multiclass):
+  from test_html_report import check_report  # pylint: disable=g-import-not-at-top
+  root, _, summary = taxi_multiclass
+  page = open(os.path.join(root, "report.html"), encoding="utf-8").read()
+  check_report(page, html_report.evaluation_uri(os.path.join(root, "metadata.sqlite"),
+                                                summary), summary)
+  assert "<h2>Confusion matrix</h2>" in page and "<h2>Calibration</h2>" not in page
+
+
 # --- regression -------------------------------------------------------------
 
 def test_regression_through_create_pipeline(taxi_regression):
   root, settings, summary = taxi_regression
-  assert [c.state for c in summary.components] == ["complete"] * 9, summary.components
+  assert {c.state for c in summary.components} == {"complete"}, summary.components
+  assert {"Distiller", "FidelityEvaluator"} <= {c.node_id for c in summary.components}
   assert summary.task.value == "regression" and summary.agreement is None
   fares = np.array([float(r["fare"]) for r in read_taxi_rows(15002) if r["fare"]])
   for side in (summary.teacher, summary.student):
@@ -175,10 +191,27 @@ def test_regression_through_create_pipeline(taxi_regression):
     assert side.metrics["mean_squared_error"] < fares.var()
   rendered = report.render(summary)
   assert "MSE" in rendered and "MAE" in rendered and "AUC" not in rendered
-  assert summary.blessed == _validation(root).validation_ok
+  fidelity = summary.gates[0]
+  assert (fidelity.verdict == "passed") == _validation(root).validation_ok
   # Blessed or not, the summary says why in the task's terms.
   assert bool(summary.gate_failures) == (not summary.blessed)
-  assert all(f.startswith("mean_squared_error (overall)") for f in summary.gate_failures)
+  assert all(f.split(": ", 1)[1].startswith(("mean_squared_error (overall)",
+                                             "mean_absolute_error (overall)"))
+             for f in summary.gate_failures)
+
+
+def test_regression_report_shows_tfma_errors(taxi_regression, tmp_path):
+  """A run through create_pipeline gets its page from html_report.write."""
+  from test_html_report import check_report  # pylint: disable=g-import-not-at-top
+  root, _, summary = taxi_regression
+  sqlite_path = os.path.join(root, "metadata.sqlite")
+  out = html_report.write(sqlite_path, "regression", str(tmp_path / "report.html"))
+  page = open(out, encoding="utf-8").read()
+  check_report(page, html_report.evaluation_uri(sqlite_path, summary), summary)
+  assert "<h2>Predictions vs labels</h2>" in page
+  plot = page.split('id="plot"')[1].split("</section>")[0]
+  assert 'src="data:image/png;base64,' in plot  # TFMA has none: called here
+  assert "mean residual" in plot and f"{html_report.RESIDUAL_EXAMPLES:,}" in plot
 
 
 def test_regression_student_predicts_fares(taxi_regression):
@@ -235,28 +268,35 @@ def test_mixed_table_student_serves_rows_with_missing_cells(mixed_table):
 
 def test_unchanged_tfx_penguin_module_is_distilled_and_gated(penguins):
   code, out, err = penguins["trained"]
-  assert code == 0, out + err[-3000:]
   summary = penguins["trained_summary"]
+  assert code == cli.exit_status(summary), out + err[-3000:]
+  assert code in (0, cli.EXIT_FIDELITY), out + err[-3000:]
   states = {c.node_id: c.state for c in summary.components}
-  assert states["Trainer"] == states["Distiller"] == states["Evaluator"] == "complete"
+  assert states["Trainer"] == states["Distiller"] == states["FidelityEvaluator"] == "complete"
   store = report.open_store(os.path.join(penguins["root"], "metadata.sqlite"))
   students = sorted((a for a in store.get_artifacts_by_type("Model")
                      if "/Distiller/" in a.uri), key=lambda a: a.id)
-  # The first run's student (the second run imported the same teacher).
+  # The first run's student: its teacher trained on this run's Transform.
   source = students[0].custom_properties["teacher_source"].string_value
-  assert students[-1].custom_properties["teacher_source"].string_value == source
   assert "Keras" in source and "logits" in source  # penguin ends in a linear layer
+  # The second run imported the same teacher: it reads raw examples through
+  # the serving_default TFX's penguin module wrote (one output, logits).
+  assert students[-1].custom_properties["teacher_source"].string_value == (
+      "its serving_default on raw examples ('outputs', logits), not this run's "
+      "Transform")
   assert summary.student.metrics["sparse_categorical_accuracy"] > 0.8
   assert summary.blessed is not None
 
 
 def test_existing_teacher_is_imported_not_trained(penguins):
   code, out, err = penguins["imported"]
-  assert code == 0, out + err[-3000:]
   summary = penguins["imported_summary"]
+  # The second run in this root: gated against the first run's student too.
+  assert code == cli.exit_status(summary), out + err[-3000:]
+  assert code in (0, cli.EXIT_FIDELITY, cli.EXIT_NO_REGRESSION), out + err[-3000:]
   states = {c.node_id: c.state for c in summary.components}
   assert "Trainer" not in states and states["TeacherImporter"] in ("complete", "cached")
-  assert states["Distiller"] == "complete" and states["Evaluator"] == "complete"
+  assert states["Distiller"] == "complete" and states["FidelityEvaluator"] == "complete"
   importer = _artifact(penguins["root"], names.TEACHER_IMPORTER, "result")
   assert os.path.realpath(os.path.join(importer.uri, "Format-Serving")) == penguins["bare"]
   assert importer.state == metadata_store_pb2.Artifact.LIVE

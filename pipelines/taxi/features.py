@@ -29,6 +29,11 @@ VOCAB_SIZE = 1000
 OOV_SIZE = 10
 
 
+# Every raw column the preprocessing reads: none may be empty in a whole span.
+READ_COLUMNS = (*LABEL_SOURCE_COLUMNS, *DENSE_FLOAT_KEYS, *CATEGORICAL_MAX_VALUES,
+                *BUCKET_KEYS, *VOCAB_KEYS)
+
+
 def transformed_name(key: str) -> str:
   return key + "_xf"
 
