@@ -145,7 +145,8 @@ class Distiller(base_component.BaseComponent):
       teacher_outputs: Optional[str] = None,
       cache_teacher_outputs: bool = False,
       custom_config: Optional[Dict[str, Any]] = None,
-      raw_examples: Optional[types.BaseChannel] = None):
+      raw_examples: Optional[types.BaseChannel] = None,
+      teacher_imports: Sequence[str] = ()):
     """Constructs a Distiller.
 
     Args:
@@ -195,6 +196,10 @@ class Distiller(base_component.BaseComponent):
         reads the same batch through this run's transform graph. Ignored,
         with a warning, when the teacher's `serving_default` does not take
         serialized examples.
+      teacher_imports: Python modules to import before the teacher is loaded,
+        for a teacher whose SavedModel calls ops stock TensorFlow does not
+        register (a TF-DF model: ["tensorflow_decision_forests"]). The student
+        needs none of them.
 
     Raises:
       ValueError: for a missing teacher_model / examples / transform_graph, a
@@ -234,6 +239,10 @@ class Distiller(base_component.BaseComponent):
           f"raw_label_keys is a list of column names; got the string {raw_label_keys!r}.")
     if not label_key:
       raise ValueError("label_key (the transformed label feature) is required.")
+    if isinstance(teacher_imports, str) or not all(
+        isinstance(m, str) and m for m in teacher_imports):
+      raise ValueError("teacher_imports is a list of Python module names; got "
+                       f"{teacher_imports!r}.")
 
     spec = spec_lib.DistillerSpec(
         teacher_model=teacher_model,
@@ -257,6 +266,8 @@ class Distiller(base_component.BaseComponent):
         cache_teacher_outputs=int(bool(cache_teacher_outputs)),
         custom_config=json_utils.dumps(custom_config),
         raw_examples=raw_examples,
+        teacher_imports=(json_utils.dumps(list(teacher_imports))
+                         if teacher_imports else None),
         model=types.Channel(type=standard_artifacts.Model),
         model_run=types.Channel(type=standard_artifacts.ModelRun))
     super().__init__(spec=spec)

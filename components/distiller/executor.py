@@ -95,7 +95,9 @@ class Executor(trainer_executor.GenericExecutor):
         # Unset: classification; binary or multiclass follows from the width.
         task=tasks.Task.parse(task or tasks.Task.BINARY),
         signature_name=exec_properties.get(spec_lib.TEACHER_SIGNATURE_KEY) or None,
-        outputs=exec_properties.get(spec_lib.TEACHER_OUTPUTS_KEY) or None)
+        outputs=exec_properties.get(spec_lib.TEACHER_OUTPUTS_KEY) or None,
+        imports=json_utils.loads(
+            exec_properties.get(spec_lib.TEACHER_IMPORTS_KEY) or "[]"))
     if task is None:
       task = tasks.Task.BINARY if teacher.width == 1 else tasks.Task.MULTICLASS
     task = tasks.Task.parse(task)
@@ -192,10 +194,11 @@ class Executor(trainer_executor.GenericExecutor):
     record.set_float_custom_property(properties.TEMPERATURE, temperature)
     record.set_float_custom_property(properties.ALPHA, alpha)
     record.set_int_custom_property(properties.CACHE_TEACHER_OUTPUTS, int(bool(cache_dir)))
-    record.set_int_custom_property(properties.TEACHER_PARAMS, teacher.num_params)
+    if teacher.num_params:  # a tree ensemble has no weights to count
+      record.set_int_custom_property(properties.TEACHER_PARAMS, teacher.num_params)
+      record.set_float_custom_property(
+          properties.COMPRESSION_RATIO, teacher.num_params / max(student_params, 1))
     record.set_int_custom_property(properties.STUDENT_PARAMS, student_params)
-    record.set_float_custom_property(
-        properties.COMPRESSION_RATIO, teacher.num_params / max(student_params, 1))
     record.set_int_custom_property(properties.TEACHER_SAVED_MODEL_BYTES, teacher_bytes)
     record.set_int_custom_property(properties.STUDENT_SAVED_MODEL_BYTES, student_bytes)
     for name, value in eval_metrics.items():

@@ -25,6 +25,7 @@ TEACHER_SIGNATURE_KEY = "teacher_signature"
 CACHE_TEACHER_OUTPUTS_KEY = "cache_teacher_outputs"
 TEACHER_OUTPUTS_KEY = "teacher_outputs"
 RAW_EXAMPLES_KEY = "raw_examples"
+TEACHER_IMPORTS_KEY = "teacher_imports"
 
 
 class DistillerSpec(ComponentSpec):
@@ -53,6 +54,9 @@ class DistillerSpec(ComponentSpec):
       # 1: compute the teacher's outputs once per train example and reuse
       # them every epoch; 0: call the teacher on every batch.
       CACHE_TEACHER_OUTPUTS_KEY: ExecutionParameter(type=int, optional=True),
+      # JSON list of Python modules imported before the teacher is loaded:
+      # those registering its custom ops (TF-DF: tensorflow_decision_forests).
+      TEACHER_IMPORTS_KEY: ExecutionParameter(type=str, optional=True),
       std.CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {

@@ -27,14 +27,20 @@ Probabilities become logits through `losses.logits_from_probabilities` (prefer
 logits: they lose nothing at high confidence). A regression teacher's outputs
 are predictions, used as they are whatever its final activation.
 
+A teacher whose SavedModel calls ops stock TensorFlow does not register (a
+TF-DF tree ensemble) loads once the modules in `imports` (the Distiller's
+`teacher_imports`) are imported; without them the error names the op and the
+setting (`custom_ops`).
+
 A teacher that fits neither way fails here, before training, with a
 TeacherContractError naming what the SavedModel has and how to fix it.
 """
 
-from typing import Any, Callable, Dict, NamedTuple, Optional
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
 
 import tensorflow as tf
 
+from distill_components.distiller import custom_ops
 from distill_components.distiller import export
 from distill_components.distiller import losses
 from distill_components.distiller import outputs as outputs_lib
@@ -69,7 +75,7 @@ class Teacher:
 
   def __init__(self, model_dir: str, feature_spec: Dict[str, tf.TensorSpec], *,
                task: tasks.Task, signature_name: Optional[str] = None,
-               outputs: Optional[str] = None):
+               outputs: Optional[str] = None, imports: Sequence[str] = ()):
     task = tasks.Task.parse(task)
     if outputs not in (None, *_KINDS):
       raise TeacherContractError(
@@ -80,7 +86,7 @@ class Teacher:
           "regression teacher's outputs are predictions, used as they are. "
           "Unset teacher_outputs.")
     # Keep the loaded object alive: the functions' variables belong to it.
-    self._loaded = _load(model_dir)
+    self._loaded = _load(model_dir, imports)
     signatures = self._loaded.signatures
     name = signature_name or export.TRANSFORMED_LOGITS_SIGNATURE
     if name in signatures:
@@ -169,7 +175,11 @@ class RawReader:
     return out
 
 
-def _load(model_dir: str):
+def _load(model_dir: str, imports: Sequence[str] = ()):
+  try:
+    imported = custom_ops.import_modules(imports)
+  except custom_ops.CustomOpsError as e:
+    raise TeacherContractError(str(e)) from e
   if not tf.saved_model.contains_saved_model(model_dir):
     found = (sorted(tf.io.gfile.listdir(model_dir)) if tf.io.gfile.isdir(model_dir)
              else "nothing: it does not exist")
@@ -181,6 +191,10 @@ def _load(model_dir: str):
     return tf.saved_model.load(model_dir)
   except Exception as e:  # pylint: disable=broad-except
     # TensorFlow raises many types here; all mean the same to the user.
+    missing = custom_ops.missing_ops_error(
+        e, f"The teacher SavedModel at {model_dir}", imported)
+    if missing:
+      raise TeacherContractError(str(missing)) from e
     raise TeacherContractError(
         f"TensorFlow cannot load the teacher SavedModel at {model_dir}: {e}") from e
 

@@ -11,11 +11,17 @@ column in the evaluated splits and replaces every per-slice threshold on
 `SlicingSpec(feature_keys=[column])` by one threshold per value with at least
 that many examples (`SlicingSpec(feature_values={column: value})`). Smaller
 slices keep their metrics (they are still computed and reported) but no
-threshold. Everything else is TFX's Evaluator unchanged.
+threshold.
+
+It also takes `model_imports`: Python modules imported before TFMA loads the
+models, for a baseline (the teacher) whose SavedModel calls ops stock
+TensorFlow does not register (TF-DF: tensorflow_decision_forests). On
+Kubeflow the Evaluator is a process of its own, so it cannot rely on the
+Trainer having imported them. Everything else is TFX's Evaluator unchanged.
 """
 
 import collections
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Sequence
 
 from absl import logging
 import pyarrow.compute as pc
@@ -26,12 +32,17 @@ from tfx.components.evaluator import component as evaluator_component
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils
+from tfx.types import component_spec
 from tfx.types import standard_component_specs as std
 from tfx.utils import io_utils
 from tfx.utils import json_utils
 from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 from tensorflow_metadata.proto.v0 import schema_pb2
+
+from distill_components.distiller import custom_ops
+
+MODEL_IMPORTS_KEY = "model_imports"
 
 _BATCH = 4096
 
@@ -106,6 +117,8 @@ class Executor(evaluator_executor.Executor):
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
+    imported = custom_ops.import_modules(
+        json_utils.loads(exec_properties.get(MODEL_IMPORTS_KEY) or "[]"))
     text = exec_properties.get(std.EVAL_CONFIG_KEY)
     if text:
       config = tfma.EvalConfig()
@@ -132,10 +145,37 @@ class Executor(evaluator_executor.Executor):
         config = narrow_slice_thresholds(config, sizes)
         exec_properties = dict(exec_properties)
         exec_properties[std.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(config)
-    super().Do(input_dict, output_dict, exec_properties)
+    try:
+      super().Do(input_dict, output_dict, exec_properties)
+    except Exception as e:  # pylint: disable=broad-except
+      missing = custom_ops.missing_ops_error(e, "A model the Evaluator loads", imported)
+      if missing:
+        raise missing from e
+      raise
+
+
+class EvaluatorSpec(std.EvaluatorSpec):
+  """TFX's EvaluatorSpec and `model_imports` (a JSON list of module names)."""
+  PARAMETERS = {
+      **std.EvaluatorSpec.PARAMETERS,
+      MODEL_IMPORTS_KEY: component_spec.ExecutionParameter(type=str, optional=True),
+  }
 
 
 class Evaluator(evaluator_component.Evaluator):
-  """TFX's Evaluator whose slice thresholds skip slices below min_slice_size."""
+  """TFX's Evaluator whose slice thresholds skip slices below min_slice_size,
+  importing `model_imports` before it loads a model."""
 
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+  def __init__(self, *, model_imports: Sequence[str] = (), **kwargs):
+    """TFX's Evaluator arguments, and `model_imports` (see the module)."""
+    if isinstance(model_imports, str):
+      raise ValueError("model_imports is a list of Python module names; got "
+                       f"{model_imports!r}.")
+    super().__init__(**kwargs)
+    if model_imports:
+      # TFX's __init__ built its own spec; this one is it plus the imports.
+      self.spec = EvaluatorSpec(
+          **self.spec.inputs, **self.spec.outputs, **self.spec.exec_properties,
+          **{MODEL_IMPORTS_KEY: json_utils.dumps(list(model_imports))})
