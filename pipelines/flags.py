@@ -167,6 +167,15 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
                     help="an existing teacher, imported instead of trained: a "
                     "SavedModel directory, or a Model artifact holding "
                     "Format-Serving/")
+  code.add_argument("--teacher-type", choices=["mlp", "gbt"], default=None,
+                    help="the zero-code teacher, when you bring none: mlp (a "
+                    "wide network) or gbt (gradient-boosted trees, TF-DF; the "
+                    "distilled student still serves without TF-DF)")
+  code.add_argument("--teacher-imports", action="append", default=None,
+                    metavar="MODULE", help="a Python module to import before the "
+                    "teacher is loaded, registering its custom ops (a TF-DF "
+                    "teacher of your own: tensorflow_decision_forests); repeat "
+                    "for more")
   code.add_argument("--teacher-outputs", choices=["logits", "probabilities"],
                     default=None, help="what the teacher emits, when its final "
                     "layer does not show it")
@@ -320,6 +329,7 @@ _FIELDS = {
     "task": "task", "num_classes": "num_classes",
     "preprocessing_module": "preprocessing", "teacher_module": "teacher",
     "student_module": "student", "teacher_outputs": "teacher_outputs",
+    "teacher_type": "teacher_type", "teacher_imports": "teacher_imports",
     "train_steps": "train_steps", "eval_steps": "eval_steps",
     "distill_steps": "distill_steps", "temperature": "temperature",
     "alpha": "alpha", "batch_size": "batch_size",
@@ -514,6 +524,8 @@ def settings_from_args(args: argparse.Namespace, *, say=print):
                                    **no_regression}
       if "teacher_model" in values:  # imported instead of the demo's trained one
         values.setdefault("teacher", None)
+      if "teacher_type" in values:  # the demo's own module of that type
+        values.update(demo.teacher_settings(values.pop("teacher_type")))
       settings = base.replace(**values)
     else:
       values.setdefault("pipeline_name", "distillation")

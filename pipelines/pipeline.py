@@ -112,6 +112,7 @@ def create_pipeline(
       # An imported teacher (reused from an earlier span, or trained
       # elsewhere) was trained on another Transform: it reads raw examples.
       raw_examples=example_gen.outputs["examples"] if s.teacher_model else None,
+      teacher_imports=s.teacher_modules,
       **_code(s.student_code, "module_file", "build_student"))
   components = [example_gen, statistics_gen, schema_gen, example_validator,
                 data_gate, transform, teacher, distiller]
@@ -120,7 +121,9 @@ def create_pipeline(
       model=distiller.outputs["model"],
       baseline_model=teacher_model,
       schema=schema_gen.outputs["schema"],
-      eval_config=gates.fidelity_config(s)).with_id(names.FIDELITY_EVALUATOR)
+      eval_config=gates.fidelity_config(s),
+      # The teacher is its baseline: TFMA loads it in this process.
+      model_imports=s.teacher_modules).with_id(names.FIDELITY_EVALUATOR)
   components.append(fidelity)
   push_to = tfx.proto.PushDestination(
       filesystem=tfx.proto.PushDestination.Filesystem(

@@ -19,6 +19,12 @@ from distill_pipelines import metrics
 # The zero-code modules, used for every role the user leaves empty.
 GENERIC_PREPROCESSING = "distill_pipelines.generic.preprocessing.preprocessing_fn"
 GENERIC_TEACHER = "distill_pipelines.generic.teacher.run_fn"
+GENERIC_TREE_TEACHER = "distill_pipelines.generic.tree_teacher.run_fn"
+# The zero-code teachers by `teacher_type`, and the modules each needs
+# imported wherever it is loaded (its custom ops).
+TEACHER_TYPES = {"mlp": (GENERIC_TEACHER, ()),
+                 "gbt": (GENERIC_TREE_TEACHER, ("tensorflow_decision_forests",))}
+DEFAULT_TEACHER_TYPE = "mlp"
 GENERIC_STUDENT = "distill_pipelines.generic.student.build_student"
 
 
@@ -92,6 +98,14 @@ class Settings(pydantic.BaseModel):
       default=None, description="an existing teacher (a Model artifact "
       "directory holding Format-Serving/), imported instead of trained")
   teacher_outputs: Optional[Literal["logits", "probabilities"]] = None
+  teacher_type: Optional[Literal["mlp", "gbt"]] = pydantic.Field(
+      default=None, description="the zero-code teacher: mlp (a wide network) "
+      "or gbt (gradient-boosted trees, TF-DF); default DEFAULT_TEACHER_TYPE. "
+      "Only without a teacher of your own")
+  teacher_imports: List[str] = pydantic.Field(
+      default_factory=list, description="Python modules to import before the "
+      "teacher is loaded (the Distiller, the Evaluator): those registering its "
+      "custom ops, e.g. tensorflow_decision_forests for a TF-DF teacher")
   custom_config: Dict[str, Any] = pydantic.Field(default_factory=dict)
 
   # Training.
@@ -159,6 +173,14 @@ class Settings(pydantic.BaseModel):
     if self.teacher_model and self.teacher:
       raise ValueError("teacher_model (an existing teacher) and teacher (code "
                        "to train one) exclude each other; give one")
+    if self.teacher_type and (self.teacher or self.teacher_model):
+      raise ValueError("teacher_type picks the zero-code teacher; with a "
+                       "teacher of your own (teacher or teacher_model) leave it "
+                       "unset, and name the modules it needs in teacher_imports")
+    if any(not m or not all(p.isidentifier() for p in m.split("."))
+           for m in self.teacher_imports):
+      raise ValueError(f"teacher_imports holds a name that is not a Python "
+                       f"module path: {self.teacher_imports}")
     metrics.gate_metric(self.task, self.gate)  # a metric the task measures
     if self.label in self.slice_by:
       raise ValueError(f"slice_by holds the label {self.label!r}: slice by "
@@ -200,7 +222,15 @@ class Settings(pydantic.BaseModel):
 
   @property
   def teacher_code(self) -> str:
-    return self.teacher or GENERIC_TEACHER
+    return self.teacher or TEACHER_TYPES[self.teacher_type or DEFAULT_TEACHER_TYPE][0]
+
+  @property
+  def teacher_modules(self) -> List[str]:
+    """What every process loading the teacher imports first: teacher_imports,
+    and the zero-code teacher's own (TF-DF's for gbt)."""
+    own = () if self.teacher or self.teacher_model else (
+        TEACHER_TYPES[self.teacher_type or DEFAULT_TEACHER_TYPE][1])
+    return list(dict.fromkeys([*self.teacher_imports, *own]))
 
   @property
   def student_code(self) -> str:

@@ -19,6 +19,8 @@ generic modules read the same dict:
   LABEL_VOCABULARY), an integer label is used as the class id as it is.
 - BATCH_SIZE ("batch_size"), LEARNING_RATE ("learning_rate"): the teacher's
   training; defaults DEFAULT_BATCH_SIZE, DEFAULT_LEARNING_RATE.
+- SEED ("seed"): optional random seed of the tree teacher (TF-DF's
+  random_seed; the MLP teacher follows the process's Keras seed).
 - TEACHER_HIDDEN_UNITS ("teacher_hidden_units"), STUDENT_HIDDEN_UNITS
   ("student_hidden_units"): optional layer widths overriding the defaults
   (the student's 10x size margin is guaranteed for the defaults only).
@@ -42,6 +44,7 @@ BATCH_SIZE = "batch_size"
 LEARNING_RATE = "learning_rate"
 TEACHER_HIDDEN_UNITS = "teacher_hidden_units"
 STUDENT_HIDDEN_UNITS = "student_hidden_units"
+SEED = "seed"
 
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_LEARNING_RATE = 1e-3

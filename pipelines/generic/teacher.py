@@ -29,7 +29,7 @@ def _loss_and_metrics(task: tasks.Task):
           [tf.keras.metrics.RootMeanSquaredError(name="rmse")])
 
 
-def _check_labels(labels: np.ndarray, cfg: config.Config, width: int) -> None:
+def check_labels(labels: np.ndarray, cfg: config.Config, width: int) -> None:
   """Raises tasks.LabelError unless the train labels fit the task."""
   where = f"The transformed label {cfg.label_key!r} of the train split"
   try:
@@ -59,7 +59,7 @@ def build(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput,
   classes = models.num_classes(cfg, tf_transform_output)
   width = cfg.task.output_width(classes)
   labels = models.label_sample(fn_args, tf_transform_output, cfg.label_key)
-  _check_labels(labels, cfg, width)
+  check_labels(labels, cfg, width)
   scale = (models.label_scale(labels) if not cfg.task.is_classification
            else (0.0, 1.0))
   return models.build_teacher(

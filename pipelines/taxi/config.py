@@ -15,6 +15,7 @@ PIPELINE_NAME = "taxi-distillation"
 # installed (the local venv, the Kubeflow image).
 PREPROCESSING_FN = "distill_pipelines.taxi.preprocessing.preprocessing_fn"
 TEACHER_RUN_FN = "distill_pipelines.taxi.teacher.run_fn"
+TREE_TEACHER_RUN_FN = "distill_pipelines.taxi.tree_teacher.run_fn"
 BUILD_STUDENT = "distill_pipelines.taxi.student.build_student"
 # The student as a module file, for tests and benchmarks that use that form.
 STUDENT_MODULE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -57,6 +58,16 @@ def embedded_data_root() -> str:
     raise ValueError("The tfx package is not installed; run `make env`.")
   return os.path.join(list(spec.submodule_search_locations)[0], "examples",
                       "chicago_taxi_pipeline", "data", "simple")
+
+
+def teacher_settings(teacher_type: str) -> dict:
+  """The demo's teacher of `teacher_type` ("mlp" or "gbt") as settings."""
+  if teacher_type == "gbt":
+    return {"teacher": TREE_TEACHER_RUN_FN,
+            "teacher_imports": ["tensorflow_decision_forests"]}
+  if teacher_type == "mlp":
+    return {"teacher": TEACHER_RUN_FN, "teacher_imports": []}
+  raise ValueError(f"teacher_type is 'mlp' or 'gbt', not {teacher_type!r}")
 
 
 def settings(**overrides: Any) -> Settings:

@@ -1,0 +1,123 @@
+"""Trainer module: a gradient-boosted-trees teacher (TF-DF) on any transformed CSV.
+
+The zero-code alternative to the MLP teacher (`teacher.py`), chosen with the
+`teacher_type: gbt` setting (`--teacher-type gbt`). Same contract: reads the
+label, task and classes from `fn_args.custom_config`, checks the train
+labels before training, and saves the model with the Distiller's serving
+contract (`export.save_model`: raw tf.Examples in, probabilities or
+predictions out; `transformed_logits` for the Distiller).
+
+The trees read every transformed feature: a vocabulary's ids (an int64
+feature with a known number of buckets) as a categorical feature, everything
+else as a numerical one. They emit logits, not probabilities
+(`apply_link_function=False`: the log-odds of binary classification, the K
+pre-softmax scores of multi-class, the prediction of regression), so the
+Distiller reads them as a network's logits and serving applies the sigmoid or
+softmax once.
+
+Sizing: a tree model reads the whole train split once (TFX's own TF-DF
+example does too; `train_steps` does not apply) and holds it in memory, about
+4 bytes per feature and row (1.5M rows of 20 features: ~120 MB). Up to
+NUM_TREES trees of depth MAX_DEPTH are grown, and early stopping on
+VALIDATION_RATIO of the train rows keeps only as many as help, so small
+tables get small models and large tables larger ones. Above
+DISCRETIZE_ABOVE_ROWS train rows, numerical features are binned into 255
+buckets (YDF's histogram splits), which trains several times faster at a
+negligible cost in quality.
+
+Loading the saved model needs `import tensorflow_decision_forests` (its
+custom ops): the pipeline names it in `teacher_imports` for the Distiller and
+the Evaluator. The distilled student does not need it.
+"""
+import os
+
+import tensorflow as tf
+import tensorflow_decision_forests as tfdf
+import tensorflow_transform as tft
+from tfx.components.trainer.fn_args_utils import FnArgs
+from tfx_bsl.tfxio import dataset_options
+
+from distill_components.distiller import export
+from distill_components.distiller import tasks
+from distill_pipelines.generic import config
+from distill_pipelines.generic import models
+from distill_pipelines.generic import teacher as mlp_teacher
+
+# The module to import before such a teacher loads (its custom ops).
+IMPORTS = ("tensorflow_decision_forests",)
+NUM_TREES = 300
+MAX_DEPTH = 6
+SHRINKAGE = 0.1
+VALIDATION_RATIO = 0.1
+DISCRETIZE_ABOVE_ROWS = 1_000_000
+# Rows per batch read into TF-DF (quality does not depend on it).
+READ_BATCH_SIZE = 4096
+DEFAULT_SEED = 123456  # YDF's own default
+
+
+def feature_usages(feats):
+  """TF-DF's view of each transformed feature: vocabulary ids are categories."""
+  return [tfdf.keras.FeatureUsage(f.name, semantic=(
+      tfdf.keras.FeatureSemantic.CATEGORICAL if f.num_buckets
+      else tfdf.keras.FeatureSemantic.NUMERICAL)) for f in feats]
+
+
+def build(task: tasks.Task, usages, *, large: bool = False,
+          seed: int = DEFAULT_SEED) -> tfdf.keras.GradientBoostedTreesModel:
+  """The untrained model; `large`: more than DISCRETIZE_ABOVE_ROWS rows."""
+  return tfdf.keras.GradientBoostedTreesModel(
+      task=(tfdf.keras.Task.CLASSIFICATION if task.is_classification
+            else tfdf.keras.Task.REGRESSION),
+      features=list(usages), exclude_non_specified_features=True,
+      apply_link_function=False, num_trees=NUM_TREES, max_depth=MAX_DEPTH,
+      shrinkage=SHRINKAGE, validation_ratio=VALIDATION_RATIO,
+      discretize_numerical_features=large, random_seed=seed,
+      num_threads=os.cpu_count() or 1, verbose=0)
+
+
+def _more_rows_than(files, limit: int) -> bool:
+  """Whether the (gzipped TFRecord) files hold more than `limit` records."""
+  records = tf.data.TFRecordDataset(
+      tf.data.Dataset.list_files(list(files), shuffle=False), compression_type="GZIP")
+  return int(records.take(limit + 1).reduce(0, lambda n, _: n + 1)) > limit
+
+
+def fit(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput, *,
+        task: tasks.Task, usages, label_key: str, width: int,
+        seed: int = DEFAULT_SEED) -> tfdf.keras.GradientBoostedTreesModel:
+  """Trees trained on the whole train split once; they emit `width` logits."""
+  train = fn_args.data_accessor.tf_dataset_factory(
+      fn_args.train_files,
+      dataset_options.TensorFlowDatasetOptions(
+          batch_size=READ_BATCH_SIZE, label_key=label_key, num_epochs=1,
+          shuffle=False),
+      tf_transform_output.transformed_metadata.schema)
+  model = build(task, usages, seed=seed,
+                large=_more_rows_than(fn_args.train_files, DISCRETIZE_ABOVE_ROWS))
+  model.fit(train, verbose=0)
+  emitted = model.predict(train.take(1), verbose=0).shape[-1]
+  if emitted != width:
+    raise ValueError(
+        f"The tree teacher emits {emitted} outputs, but the {task.value} task "
+        f"needs {width}: the train split lacks the highest class ids (TF-DF "
+        "counts the classes up to the largest it sees).")
+  if fn_args.model_run_dir:
+    model.make_inspector().export_to_tensorboard(fn_args.model_run_dir)
+  return model
+
+
+def run_fn(fn_args: FnArgs) -> None:
+  """Trains the trees and saves them to fn_args.serving_model_dir."""
+  cfg = config.parse(fn_args.custom_config)
+  tf_transform_output = tft.TFTransformOutput(
+      getattr(fn_args, "transform_output", None) or fn_args.transform_graph_path)
+  feats = models.features(tf_transform_output, cfg.label_key)
+  width = cfg.task.output_width(models.num_classes(cfg, tf_transform_output))
+  mlp_teacher.check_labels(
+      models.label_sample(fn_args, tf_transform_output, cfg.label_key), cfg, width)
+  model = fit(fn_args, tf_transform_output, task=cfg.task,
+              usages=feature_usages(feats), label_key=cfg.label_key, width=width,
+              seed=int((fn_args.custom_config or {}).get(config.SEED, DEFAULT_SEED)))
+  export.save_model(model, fn_args.serving_model_dir, tf_transform_output,
+                    label_key=cfg.label_key, raw_label_keys=cfg.raw_label_keys,
+                    task=cfg.task)
