@@ -97,27 +97,35 @@ def model_artifact(uri: str):
   return model
 
 
+def fn_args_for(taxi_transform, uri: str, tmp_path_factory, custom_config=None,
+                train_steps: int = 40):
+  """TFX's own FnArgs for a Trainer run_fn on the taxi fixture, saving to `uri`."""
+  import json  # pylint: disable=g-import-not-at-top
+  from tfx.components.trainer import fn_args_utils  # pylint: disable=g-import-not-at-top
+  from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
+  fn_args = fn_args_utils.get_common_fn_args(
+      {"examples": [examples_artifact(taxi_transform["examples_dir"])],
+       "transform_graph": [transform_graph_artifact(taxi_transform["transform_dir"])]},
+      {"train_args": json.dumps({"num_steps": train_steps}),
+       "eval_args": json.dumps({"num_steps": 2}),
+       "custom_config": json.dumps(custom_config)})
+  fn_args.transform_output = fn_args.transform_graph_path
+  fn_args.serving_model_dir = path_utils.serving_model_dir(uri)
+  fn_args.model_run_dir = str(tmp_path_factory.mktemp("teacher_run"))
+  return fn_args
+
+
 @pytest.fixture(scope="session")
 def teacher_model(taxi_transform, tmp_path_factory):
   """The taxi teacher's module file run through TFX's own FnArgs, few steps.
 
   Returns the Model artifact's URI (the SavedModel is in Format-Serving).
   """
-  import json  # pylint: disable=g-import-not-at-top
-  from tfx.components.trainer import fn_args_utils  # pylint: disable=g-import-not-at-top
-  from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
   from distill_pipelines.taxi import teacher  # pylint: disable=g-import-not-at-top
 
   uri = str(tmp_path_factory.mktemp("teacher_model"))
-  fn_args = fn_args_utils.get_common_fn_args(
-      {"examples": [examples_artifact(taxi_transform["examples_dir"])],
-       "transform_graph": [transform_graph_artifact(taxi_transform["transform_dir"])]},
-      {"train_args": json.dumps({"num_steps": 40}),
-       "eval_args": json.dumps({"num_steps": 2}),
-       "custom_config": json.dumps({"hidden_units": [128, 64]})})
-  fn_args.transform_output = fn_args.transform_graph_path
-  fn_args.serving_model_dir = path_utils.serving_model_dir(uri)
-  fn_args.model_run_dir = str(tmp_path_factory.mktemp("teacher_run"))
+  fn_args = fn_args_for(taxi_transform, uri, tmp_path_factory,
+                        custom_config={"hidden_units": [128, 64]})
   teacher.run_fn(fn_args)
   return uri
 

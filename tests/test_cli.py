@@ -296,3 +296,26 @@ def test_a_signal_is_remembered_when_tensorflow_turns_it_into_another_error(sign
         raise ValueError("The two structures don't have the same nested structure") from e
   assert signals.why == why
   assert signal.getsignal(signum) is before
+
+
+def test_teacher_type_and_imports_flags(tmp_path, capsys):
+  data = _table(tmp_path, "a,colour", ["1,red", "2,blue", "3,green", "4,red"])
+  zero_code = ["run", "--data-root", data, "--label", "colour", "--pipeline-root",
+               str(tmp_path / "r")]
+  settings = flags.settings_from_args(cli.build_parser().parse_args(
+      zero_code + ["--teacher-type", "gbt"]), say=lambda *a: None)
+  assert settings.teacher_code == "distill_pipelines.generic.tree_teacher.run_fn"
+  assert settings.teacher_modules == ["tensorflow_decision_forests"]
+  own = flags.settings_from_args(cli.build_parser().parse_args(
+      zero_code + ["--teacher-module", "my_pkg.trees.run_fn", "--teacher-imports",
+                   "tensorflow_decision_forests", "--teacher-imports", "my_ops"]),
+      say=lambda *a: None)
+  assert own.teacher_modules == ["tensorflow_decision_forests", "my_ops"]
+  demo = flags.settings_from_args(cli.build_parser().parse_args(
+      ["run", "--pipeline-root", str(tmp_path / "d"), "--teacher-type", "gbt"]),
+      say=lambda *a: None)
+  assert demo.teacher == "distill_pipelines.taxi.tree_teacher.run_fn"
+  assert demo.teacher_modules == ["tensorflow_decision_forests"]
+  assert cli.main(zero_code + ["--teacher-type", "gbt", "--teacher-module",
+                               "my_pkg.trees.run_fn"]) == 2
+  assert "teacher_type picks the zero-code teacher" in capsys.readouterr().err

@@ -28,6 +28,7 @@ from distill_pipelines.generic import models
 from distill_pipelines.generic import preprocessing
 from distill_pipelines.generic import student
 from distill_pipelines.generic import teacher
+from distill_pipelines.generic import tree_teacher
 from distill_pipelines.taxi.raw_data import column_types
 from distill_pipelines.taxi.raw_data import serialize
 
@@ -366,16 +367,17 @@ def test_build_student_for_the_distiller(transformed, tmp_path_factory, name,
 
 # --- teacher run_fn --------------------------------------------------------
 
+@pytest.mark.parametrize("module", [teacher, tree_teacher], ids=["mlp", "gbt"])
 @pytest.mark.parametrize("name,output,width,steps", [
     ("binary", "probabilities", 1, 20),
     ("multiclass", "probabilities", 3, 20),
     ("regression", "predictions", 1, 40),
 ])
 def test_teacher_run_fn_trains_and_serves_raw_examples(
-    transformed, tmp_path_factory, name, output, width, steps):
+    transformed, tmp_path_factory, module, name, output, width, steps):
   result = transformed[name]
   fn_args = _fn_args(result, tmp_path_factory, steps, batch_size=64)
-  teacher.run_fn(fn_args)
+  module.run_fn(fn_args)
   loaded = tf.saved_model.load(fn_args.serving_model_dir)
   rows = ROWS[NUM_TRAIN:]
   # Serving requests carry no label (nor the other label columns).
@@ -400,7 +402,7 @@ def test_teacher_refuses_labels_outside_label_values():
   # refuses it before training, saying why.
   cfg = config.parse(_custom_config("multiclass"))
   with pytest.raises(tasks.LabelError, match="not in label_values"):
-    teacher._check_labels(np.array([0, 1, -1, 2]), cfg, 3)  # pylint: disable=protected-access
+    teacher.check_labels(np.array([0, 1, -1, 2]), cfg, 3)  # pylint: disable=protected-access
   with pytest.raises(tasks.LabelError, match="fractional"):
-    teacher._check_labels(np.array([0.5, 1.0]), config.parse(  # pylint: disable=protected-access
+    teacher.check_labels(np.array([0.5, 1.0]), config.parse(  # pylint: disable=protected-access
         _custom_config("binary")), 1)

@@ -29,6 +29,30 @@ def test_defaults_are_the_zero_code_modules():
   assert s.classes == 2
 
 
+@pytest.mark.parametrize("teacher_type, code, modules", [
+    (None, "distill_pipelines.generic.teacher.run_fn", []),
+    ("mlp", "distill_pipelines.generic.teacher.run_fn", []),
+    ("gbt", "distill_pipelines.generic.tree_teacher.run_fn", ["tensorflow_decision_forests"]),
+])
+def test_teacher_type_picks_the_zero_code_teacher_and_its_imports(teacher_type, code, modules):
+  s = _settings(teacher_type=teacher_type, teacher_imports=["my_ops"])
+  assert s.teacher_code == code
+  # Loaded wherever the teacher is: the user's modules and the teacher's own.
+  assert s.teacher_modules == ["my_ops", *modules]
+
+
+def test_a_teacher_of_your_own_imports_only_what_you_name():
+  s = _settings(teacher="my_pkg.trees.run_fn", teacher_imports=["tensorflow_decision_forests"])
+  assert s.teacher_modules == ["tensorflow_decision_forests"]
+  assert _settings(teacher="my_pkg.mlp.run_fn").teacher_modules == []
+
+
+def test_taxi_demo_tree_teacher():
+  s = taxi.settings(pipeline_root="/r", data_root="/d", **taxi.teacher_settings("gbt"))
+  assert s.teacher_code == taxi.TREE_TEACHER_RUN_FN
+  assert s.teacher_modules == ["tensorflow_decision_forests"]
+
+
 def test_taxi_demo_settings():
   s = taxi.settings(pipeline_root="/r", data_root="/d")
   assert (s.label, s.transformed_label, s.serving_excluded) == ("tips", "big_tipper", ["tips"])
@@ -55,6 +79,10 @@ def test_taxi_demo_settings():
      "The gate metric 'mean_squared_error' cannot gate the binary task; choose one of"),
     ({"gate": {"max_drop": -1.0}}, "gate.max-drop: Input should be greater than or equal to 0"),
     ({"teacher_outputs": "logit"}, "teacher-outputs: Input should be 'logits' or 'probabilities'"),
+    ({"teacher_type": "forest"}, "teacher-type: Input should be 'mlp' or 'gbt'"),
+    ({"teacher_type": "gbt", "teacher": "t.py"}, "teacher_type picks the zero-code teacher"),
+    ({"teacher_imports": ["tensorflow decision forests"]},
+     "teacher_imports holds a name that is not a Python module path"),
 ])
 def test_bad_settings_name_the_setting(values, message):
   with pytest.raises(pydantic.ValidationError) as info:

@@ -8,7 +8,8 @@ reads that run back:
   string label, zero code, by the command line;
 - TFX's own penguin Keras module, unchanged, as the Transform and Trainer
   module (a teacher from a standard TFX Trainer), then the same teacher
-  imported as an existing model (`--teacher-model`) with no Trainer.
+  imported as an existing model (`--teacher-model`) with no Trainer, then
+  TFX's own TF-DF module, unchanged, as a tree-ensemble teacher.
 """
 import contextlib
 import io
@@ -39,6 +40,8 @@ STEPS = ["--train-steps", "150", "--distill-steps", "300", "--eval-steps", "20",
          "--batch-size", "64"]
 PENGUIN_MODULE = os.path.join(os.path.dirname(tf.__file__), "..", "tfx", "examples",
                               "penguin", "penguin_utils_keras.py")
+PENGUIN_TFDF_MODULE = os.path.join(os.path.dirname(PENGUIN_MODULE),
+                                   "penguin_utils_tfdf_experimental.py")
 
 
 def _cli(*argv):
@@ -124,9 +127,14 @@ def penguins(tmp_path_factory):
   bare = os.path.join(str(tmp_path_factory.mktemp("existing")), "penguin_teacher")
   shutil.copytree(os.path.join(teacher, "Format-Serving"), bare)
   imported = _cli(*flags, "--teacher-model", bare)
+  imported_summary = _summary(root, "penguins")
+  # TFX's own TF-DF module, unchanged, as the teacher (same Transform: cached).
+  trees = _cli(*flags, "--teacher-module", os.path.abspath(PENGUIN_TFDF_MODULE),
+               "--teacher-imports", "tensorflow_decision_forests",
+               "--teacher-outputs", "probabilities")
   return {"root": root, "trained": trained, "trained_summary": trained_summary,
-          "imported": imported, "imported_summary": _summary(root, "penguins"),
-          "bare": bare}
+          "imported": imported, "imported_summary": imported_summary,
+          "bare": bare, "trees": trees, "trees_summary": _summary(root, "penguins")}
 
 
 # --- multi-class ------------------------------------------------------------
@@ -286,6 +294,23 @@ def test_unchanged_tfx_penguin_module_is_distilled_and_gated(penguins):
       "Transform")
   assert summary.student.metrics["sparse_categorical_accuracy"] > 0.8
   assert summary.blessed is not None
+
+
+def test_unchanged_tfx_tf_df_module_teaches_a_keras_student(penguins):
+  code, out, err = penguins["trees"]
+  summary = penguins["trees_summary"]
+  assert code == cli.exit_status(summary), out + err[-3000:]
+  assert code in (0, cli.EXIT_FIDELITY, cli.EXIT_NO_REGRESSION), out + err[-3000:]
+  states = {c.node_id: c.state for c in summary.components}
+  assert states["Trainer"] == states["Distiller"] == states["FidelityEvaluator"] == "complete"
+  assert states["Transform"] == "cached"
+  student = _artifact(penguins["root"], names.DISTILLER, "model")
+  # TF-DF's softmax is not visible in its graph: --teacher-outputs says it.
+  assert student.custom_properties["teacher_source"].string_value.endswith(
+      "teacher_outputs='probabilities')")
+  assert "teacher_params" not in student.custom_properties  # trees: no weights
+  assert summary.teacher.metrics["sparse_categorical_accuracy"] > 0.8
+  assert summary.student.metrics["sparse_categorical_accuracy"] > 0.8
 
 
 def test_existing_teacher_is_imported_not_trained(penguins):
