@@ -2,7 +2,6 @@
 import tensorflow as tf
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from distill_pipelines.taxi import features as f
 from distill_pipelines.taxi import layers
 
 HIDDEN_UNITS = (32, 16)
