@@ -186,7 +186,7 @@ class Task:
     self.fn_args.custom_config = s.module_config()
     student = build_student(self.fn_args)
     training.Distillation(
-        student, teacher_cache.from_batch, task=self.task, alpha=alpha,
+        student, None, task=self.task, alpha=alpha,  # cached: no teacher call
         temperature=s.temperature,
         optimizer=tf.keras.optimizers.Adam(s.learning_rate),
     ).fit(teacher_cache.read(cache_path, s.batch_size, seed=seed), s.distill_steps)
@@ -237,6 +237,8 @@ def run_task(task: Task, seeds: List[int]) -> dict:
     runs["gbt teacher"].append(task.scores(task.eval_logits(gbt.logits)))
     from_mlp = task.cache(mlp.logits, f"mlp_{seed}")
     from_gbt = task.cache(gbt.logits, f"gbt_{seed}")
+    print(f"  {task.name} seed {seed}: teachers {mlp_s:.0f} s (mlp), {gbt_s:.0f} s (gbt)",
+          file=sys.stderr)
     oof = task.out_of_fold_cache(seed, f"gbt_oof_{seed}")
     for method, path, alpha in (("scratch", from_mlp, 0.0),
                                 ("from mlp", from_mlp, task.settings.alpha),
