@@ -36,7 +36,8 @@ _State = metadata_store_pb2.Execution
 
 def _command(root):
   return [sys.executable, "-m", "distill_pipelines.cli", "run", "--pipeline-root",
-          str(root), "--pipeline-name", NAME, "--train-steps", "300",
+          str(root), "--pipeline-name", NAME, "--teacher-type", "mlp",  # a long Trainer
+          "--train-steps", "300",
           "--distill-steps", "50", "--eval-steps", "5", "--gate-threshold", "0",
           "--gate-max-drop", "1", "--no-serving-gate"]
 

@@ -96,7 +96,8 @@ def test_full_run_blesses_and_pushes_the_student(runs):
   teacher_auc, student_auc = summary.teacher.metrics["auc"], summary.student.metrics["auc"]
   assert teacher_auc > 0.8 and student_auc > 0.8
   assert student_auc >= teacher_auc - 0.05
-  assert summary.teacher.params >= 10 * summary.student.params
+  assert summary.teacher.params is None  # the demo's trees have no weights to count
+  assert summary.student.params > 0
   assert summary.teacher.saved_model_bytes > summary.student.saved_model_bytes
   assert 0.5 < summary.agreement <= 1.0
   assert len(runs["blessed_versions"]) == 1
@@ -135,8 +136,9 @@ def test_student_artifact_is_recorded_in_mlmd(runs):
   assert student.state == metadata_store_pb2.Artifact.LIVE
   props = student.custom_properties
   assert props["teacher_uri"].string_value == teacher.uri
-  for key in ("temperature", "alpha", "compression_ratio", "eval_agreement"):
+  for key in ("temperature", "alpha", "eval_agreement"):
     assert props[key].double_value > 0
+  assert "compression_ratio" not in props  # trees: no weights to compare
   assert os.path.isdir(os.path.join(student.uri, "Format-Serving"))
 
 
