@@ -26,6 +26,7 @@ import tensorflow as tf
 
 
 import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
+from distill_components.distiller import custom_ops
 from distill_components.distiller import export
 from distill_pipelines import report
 from distill_pipelines.taxi import features
@@ -86,13 +87,17 @@ def main(argv=None) -> int:
   parser.add_argument("--out", default=os.path.join("bench", "results"))
   parser.add_argument("--calls", type=int, default=200,
                       help="timed calls per model and batch size")
+  parser.add_argument("--teacher-imports", nargs="*",
+                      default=["tensorflow_decision_forests"],
+                      help="modules the teacher's ops need (the demo's trees: TF-DF)")
   args = parser.parse_args(argv)
+  custom_ops.import_modules(args.teacher_imports)
   store = report.open_store(os.path.join(args.pipeline_root, "metadata.sqlite"))
   student = _common.newest_artifact(store, "Model", "Distiller")
   teacher = _common.newest_artifact(store, "Model", "Trainer")
   models = {
       "teacher": (path_utils.serving_model_path(teacher.uri),
-                  student.get_int_custom_property("teacher_params")),
+                  student.get_int_custom_property("teacher_params") or None),
       "student": (path_utils.serving_model_path(student.uri),
                   student.get_int_custom_property("student_params")),
   }
@@ -150,7 +155,9 @@ def main(argv=None) -> int:
   ratios = {
       "saved_model_smaller": results["teacher"]["saved_model_bytes"]
       / results["student"]["saved_model_bytes"],
-      "params_fewer": results["teacher"]["params"] / results["student"]["params"],
+      # A tree teacher has no weights to count (None).
+      "params_fewer": (results["teacher"]["params"] / results["student"]["params"]
+                       if results["teacher"]["params"] else None),
   }
   for batch in BATCHES:
     for q in ("p50_ms", "p99_ms"):
@@ -167,7 +174,9 @@ def main(argv=None) -> int:
   lines = ["| | teacher | student | teacher / student |", "|---|---|---|---|",
            f"| SavedModel MB | {t['saved_model_bytes'] / 1e6:.2f} | "
            f"{s['saved_model_bytes'] / 1e6:.2f} | {ratios['saved_model_smaller']:.1f}x |",
-           f"| parameters | {t['params']:,} | {s['params']:,} | {ratios['params_fewer']:.1f}x |"]
+           (f"| parameters | {t['params']:,} | {s['params']:,} | {ratios['params_fewer']:.1f}x |"
+            if ratios["params_fewer"] else
+            f"| parameters | - (trees) | {s['params']:,} | |")]
   for batch in BATCHES:
     for q in ("p50_ms", "p99_ms"):
       lines.append(

@@ -181,7 +181,8 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
                     "layer does not show it")
   train = parser.add_argument_group("training")
   train.add_argument("--train-steps", type=_positive_int, default=None,
-                     help="teacher training steps")
+                     help="an MLP teacher's training steps (a tree teacher reads the "
+                     "train split once)")
   train.add_argument("--eval-steps", type=_positive_int, default=None)
   train.add_argument("--distill-steps", type=_positive_int, default=None,
                      help="student (Distiller) training steps")

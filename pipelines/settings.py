@@ -24,7 +24,13 @@ GENERIC_TREE_TEACHER = "distill_pipelines.generic.tree_teacher.run_fn"
 # imported wherever it is loaded (its custom ops).
 TEACHER_TYPES = {"mlp": (GENERIC_TEACHER, ()),
                  "gbt": (GENERIC_TREE_TEACHER, ("tensorflow_decision_forests",))}
-DEFAULT_TEACHER_TYPE = "mlp"
+# The zero-code teacher by task, from bench/teachers.py (3 seeds per task):
+# students distilled from trees beat those distilled from the MLP on the taxi
+# binary and multi-class labels; on the regression label a student learning
+# the trees' outputs on the rows they were fit on is worse than one trained
+# alone (their in-sample outputs are over-fit), so regression keeps the MLP.
+DEFAULT_TEACHER_TYPES = {Task.BINARY: "gbt", Task.MULTICLASS: "gbt",
+                         Task.REGRESSION: "mlp"}
 GENERIC_STUDENT = "distill_pipelines.generic.student.build_student"
 
 
@@ -100,8 +106,8 @@ class Settings(pydantic.BaseModel):
   teacher_outputs: Optional[Literal["logits", "probabilities"]] = None
   teacher_type: Optional[Literal["mlp", "gbt"]] = pydantic.Field(
       default=None, description="the zero-code teacher: mlp (a wide network) "
-      "or gbt (gradient-boosted trees, TF-DF); default DEFAULT_TEACHER_TYPE. "
-      "Only without a teacher of your own")
+      "or gbt (gradient-boosted trees, TF-DF); default by task, "
+      "DEFAULT_TEACHER_TYPES. Only without a teacher of your own")
   teacher_imports: List[str] = pydantic.Field(
       default_factory=list, description="Python modules to import before the "
       "teacher is loaded (the Distiller, the Evaluator): those registering its "
@@ -221,15 +227,20 @@ class Settings(pydantic.BaseModel):
     return self.preprocessing or GENERIC_PREPROCESSING
 
   @property
+  def zero_code_teacher(self) -> str:
+    """The zero-code teacher's type: teacher_type, else the task's default."""
+    return self.teacher_type or DEFAULT_TEACHER_TYPES[self.task]
+
+  @property
   def teacher_code(self) -> str:
-    return self.teacher or TEACHER_TYPES[self.teacher_type or DEFAULT_TEACHER_TYPE][0]
+    return self.teacher or TEACHER_TYPES[self.zero_code_teacher][0]
 
   @property
   def teacher_modules(self) -> List[str]:
     """What every process loading the teacher imports first: teacher_imports,
     and the zero-code teacher's own (TF-DF's for gbt)."""
     own = () if self.teacher or self.teacher_model else (
-        TEACHER_TYPES[self.teacher_type or DEFAULT_TEACHER_TYPE][1])
+        TEACHER_TYPES[self.zero_code_teacher][1])
     return list(dict.fromkeys([*self.teacher_imports, *own]))
 
   @property

@@ -37,6 +37,9 @@ def test_outputs_and_parameters():
   assert props["raw_label_keys"] == '["tips"]'
   assert props["task"] is None  # binary or multiclass, by the teacher's width
   assert _distiller(task="Multiclass").exec_properties["task"] == "multiclass"
+  assert props["teacher_imports"] is None
+  assert _distiller(teacher_imports=["tensorflow_decision_forests"]).exec_properties[
+      "teacher_imports"] == '["tensorflow_decision_forests"]'
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -58,6 +61,7 @@ def test_outputs_and_parameters():
     ({"train_args": tfx.proto.TrainArgs()}, r"num_steps must be > 0"),
     ({"batch_size": 0}, r"batch_size must be > 0"),
     ({"raw_label_keys": "tips"}, r"list of column names"),
+    ({"teacher_imports": "tensorflow_decision_forests"}, r"list of Python module names"),
 ])
 def test_construction_errors(overrides, message):
   with pytest.raises(ValueError, match=message):
@@ -107,7 +111,12 @@ def test_pipeline_wiring(tmp_path):
   distiller = by_id["Distiller"].exec_properties
   assert distiller["alpha"] == 0.7 and distiller["task"] == "binary"
   assert distiller["build_student"] == configs.BUILD_STUDENT
-  assert by_id["Trainer"].exec_properties["run_fn"] == configs.TEACHER_RUN_FN
+  assert by_id["Trainer"].exec_properties["run_fn"] == configs.TREE_TEACHER_RUN_FN
+  # The trees' ops are imported wherever the teacher is loaded, and only there.
+  tf_df = '["tensorflow_decision_forests"]'
+  assert distiller["teacher_imports"] == tf_df
+  assert by_id["FidelityEvaluator"].exec_properties["model_imports"] == tf_df
+  assert "model_imports" not in by_id["NoRegressionEvaluator"].exec_properties
   assert by_id["Transform"].exec_properties["preprocessing_fn"] == configs.PREPROCESSING_FN
 
   import json  # pylint: disable=g-import-not-at-top

@@ -84,7 +84,9 @@ def test_full_run_blesses_and_pushes_the_student(runs):
   assert os.path.dirname(log) == str(runs["root"] / "logs")
   with open(log, encoding="utf-8") as f:
     logged = f.read()
-  assert "val_auc" in logged and "val_auc" not in out  # the teacher's Keras fit
+  # What the tree teacher's C++ (YDF) writes to stderr, and Keras's fit.
+  assert "Use fast generic engine" in logged and "generic engine" not in out
+  assert "Distillation step 100/" in logged and "Distillation step" not in out
   assert err == ""
   assert "Schema:   inferred from this span (first run)" in out
   assert "blessed: yes" in out and "teacher" in out and "student" in out
@@ -98,7 +100,8 @@ def test_full_run_blesses_and_pushes_the_student(runs):
   assert student_auc >= teacher_auc - 0.05
   assert summary.teacher.params is None  # the demo's trees have no weights to count
   assert summary.student.params > 0
-  assert summary.teacher.saved_model_bytes > summary.student.saved_model_bytes
+  # Early-stopped trees are compact: no size ratio is promised, both are read.
+  assert summary.teacher.saved_model_bytes > 0 and summary.student.saved_model_bytes > 0
   assert 0.5 < summary.agreement <= 1.0
   assert len(runs["blessed_versions"]) == 1
 def test_report_page_shows_tfma_figures_and_every_section(runs):

@@ -22,20 +22,25 @@ def _settings(**values):
 def test_defaults_are_the_zero_code_modules():
   s = _settings()
   assert s.preprocessing_code == "distill_pipelines.generic.preprocessing.preprocessing_fn"
-  assert s.teacher_code == "distill_pipelines.generic.teacher.run_fn"
+  assert s.teacher_code == "distill_pipelines.generic.tree_teacher.run_fn"  # binary
   assert s.student_code == "distill_pipelines.generic.student.build_student"
   assert s.transformed_label == "y" and s.serving_excluded == ["y"]
   assert s.serving_model_dir == "/r/serving_model"
   assert s.classes == 2
 
 
-@pytest.mark.parametrize("teacher_type, code, modules", [
-    (None, "distill_pipelines.generic.teacher.run_fn", []),
-    ("mlp", "distill_pipelines.generic.teacher.run_fn", []),
-    ("gbt", "distill_pipelines.generic.tree_teacher.run_fn", ["tensorflow_decision_forests"]),
+TREES = ("distill_pipelines.generic.tree_teacher.run_fn", ["tensorflow_decision_forests"])
+MLP = ("distill_pipelines.generic.teacher.run_fn", [])
+
+
+@pytest.mark.parametrize("task, teacher_type, code, modules", [
+    ("binary", None, *TREES), ("multiclass", None, *TREES), ("regression", None, *MLP),
+    ("binary", "mlp", *MLP), ("regression", "gbt", *TREES),
 ])
-def test_teacher_type_picks_the_zero_code_teacher_and_its_imports(teacher_type, code, modules):
-  s = _settings(teacher_type=teacher_type, teacher_imports=["my_ops"])
+def test_teacher_type_picks_the_zero_code_teacher_and_its_imports(task, teacher_type, code,
+                                                                  modules):
+  extra = {"num_classes": 3} if task == "multiclass" else {}
+  s = _settings(task=task, teacher_type=teacher_type, teacher_imports=["my_ops"], **extra)
   assert s.teacher_code == code
   # Loaded wherever the teacher is: the user's modules and the teacher's own.
   assert s.teacher_modules == ["my_ops", *modules]

@@ -171,7 +171,8 @@ def test_multiclass_student_serves_one_probability_per_class(taxi_multiclass):
   classes = len({r["payment_type"] for r in read_taxi_rows(15002)})
   assert probs.shape == (16, classes)
   np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
-  assert summary.teacher.params >= 10 * summary.student.params
+  assert summary.teacher.params is None  # zero-code multi-class: trees, no weights
+  assert summary.student.params > 0
 
 
 def test_multiclass_report_has_a_confusion_matrix_and_tfma_figures(taxi_multiclass):
@@ -244,7 +245,8 @@ def test_mixed_table_zero_code(mixed_table):
   assert summary.teacher.metrics["auc"] > 0.75
   assert summary.student.metrics["auc"] > 0.75
   assert summary.blessed is True and summary.pushed_to
-  assert summary.teacher.params >= 10 * summary.student.params
+  assert summary.teacher.params is None  # zero-code binary: trees, no weights
+  assert summary.student.params > 0
 
 
 def test_mixed_table_student_serves_rows_with_missing_cells(mixed_table):

@@ -100,7 +100,8 @@ def fit(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput, *,
     raise ValueError(
         f"The tree teacher emits {emitted} outputs, but the {task.value} task "
         f"needs {width}: the train split lacks the highest class ids (TF-DF "
-        "counts the classes up to the largest it sees).")
+        "counts the classes up to the largest it sees). Use the MLP teacher "
+        "(--teacher-type mlp), or leave the unseen classes out of label_values.")
   if fn_args.model_run_dir:
     model.make_inspector().export_to_tensorboard(fn_args.model_run_dir)
   return model
