@@ -84,9 +84,9 @@ def test_full_run_blesses_and_pushes_the_student(runs):
   assert os.path.dirname(log) == str(runs["root"] / "logs")
   with open(log, encoding="utf-8") as f:
     logged = f.read()
-  # What the tree teacher's C++ (YDF) writes to stderr, and Keras's fit.
+  # What the tree teacher's C++ (YDF) writes to the process's stderr. (Not
+  # absl's INFO lines: earlier tests in the suite may lower absl's level.)
   assert "Use fast generic engine" in logged and "generic engine" not in out
-  assert "Distillation step 100/" in logged and "Distillation step" not in out
   assert err == ""
   assert "Schema:   inferred from this span (first run)" in out
   assert "blessed: yes" in out and "teacher" in out and "student" in out
