@@ -128,13 +128,17 @@ def penguins(tmp_path_factory):
   shutil.copytree(os.path.join(teacher, "Format-Serving"), bare)
   imported = _cli(*flags, "--teacher-model", bare)
   imported_summary = _summary(root, "penguins")
-  # TFX's own TF-DF module, unchanged, as the teacher (same Transform: cached).
-  trees = _cli(*flags, "--teacher-module", os.path.abspath(PENGUIN_TFDF_MODULE),
+  # TFX's own TF-DF module, unchanged, as the teacher, in a root of its own.
+  trees_root = str(tmp_path_factory.mktemp("runs") / "penguin_trees")
+  tree_flags = [trees_root if f == root else "penguin_trees" if f == "penguins" else f
+                for f in flags]
+  trees = _cli(*tree_flags, "--teacher-module", os.path.abspath(PENGUIN_TFDF_MODULE),
                "--teacher-imports", "tensorflow_decision_forests",
                "--teacher-outputs", "probabilities")
   return {"root": root, "trained": trained, "trained_summary": trained_summary,
           "imported": imported, "imported_summary": imported_summary,
-          "bare": bare, "trees": trees, "trees_summary": _summary(root, "penguins")}
+          "bare": bare, "trees": trees, "trees_root": trees_root,
+          "trees_summary": _summary(trees_root, "penguin_trees")}
 
 
 # --- multi-class ------------------------------------------------------------
@@ -305,8 +309,7 @@ def test_unchanged_tfx_tf_df_module_teaches_a_keras_student(penguins):
   assert code in (0, cli.EXIT_FIDELITY, cli.EXIT_NO_REGRESSION), out + err[-3000:]
   states = {c.node_id: c.state for c in summary.components}
   assert states["Trainer"] == states["Distiller"] == states["FidelityEvaluator"] == "complete"
-  assert states["Transform"] == "cached"
-  student = _artifact(penguins["root"], names.DISTILLER, "model")
+  student = _artifact(penguins["trees_root"], names.DISTILLER, "model")
   # TF-DF's softmax is not visible in its graph: --teacher-outputs says it.
   assert student.custom_properties["teacher_source"].string_value.endswith(
       "teacher_outputs='probabilities')")
