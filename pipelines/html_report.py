@@ -1085,16 +1085,6 @@ def _curves_section(page: Page) -> str:
           "<code>model_run</code>.</p>" + image)
 
 
-def _ratio(teacher: Optional[float], student: Optional[float], less: str,
-           more: str) -> str:
-  """'154.6x fewer'; a student bigger or slower than its teacher says so."""
-  if not teacher or not student:
-    return ""
-  if student > teacher:
-    return f"{student / teacher:.1f}x {more}"
-  return f"{teacher / student:.1f}x {less}"
-
-
 def _size_section(page: Page) -> str:
   s = page.summary
   sides = {TEACHER: s.teacher, STUDENT: s.student}
@@ -1117,10 +1107,10 @@ def _size_section(page: Page) -> str:
     if not latency.ms:
       notes.append(f"{label}'s latency {NOT_AVAILABLE}: {latency.note}")
   ms = lambda label, b: page.latency.get(label, Latency()).ms.get(b)
-  ratios = [_ratio(s.teacher.params, s.student.params, "fewer", "more"),
-            _ratio(s.teacher.saved_model_bytes, s.student.saved_model_bytes,
+  ratios = [report.ratio(s.teacher.params, s.student.params, "fewer", "more"),
+            report.ratio(s.teacher.saved_model_bytes, s.student.saved_model_bytes,
                    "smaller", "larger")]
-  ratios += [_ratio(ms(TEACHER, b), ms(STUDENT, b), "faster", "slower")
+  ratios += [report.ratio(ms(TEACHER, b), ms(STUDENT, b), "faster", "slower")
              for b in batches]
   rows.append("<tr><td>teacher / student</td>" + "".join(
       f"<td class='num'>{_e(r)}</td>" for r in ratios) + "</tr>")

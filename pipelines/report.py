@@ -339,13 +339,16 @@ def _fmt(value, spec: str) -> str:
   return "-" if value is None else format(value, spec)
 
 
-def _ratio(teacher, student, smaller: str, larger: str) -> str:
-  """'154.6x fewer'; a student bigger than its teacher says so."""
+_BIGGER = " (the student is the bigger model)"
+
+
+def ratio(teacher, student, less: str, more: str) -> str:
+  """'154.6x fewer'; a student bigger (or slower) than its teacher says so."""
   if not teacher or not student:
     return ""
   if student > teacher:
-    return f"{student / teacher:.1f}x {larger} (the student is the bigger model)"
-  return f"{teacher / student:.1f}x {smaller}"
+    return f"{student / teacher:.1f}x {more}"
+  return f"{teacher / student:.1f}x {less}"
 
 
 def _metrics_table(summary: RunSummary) -> str:
@@ -369,10 +372,11 @@ def _metrics_table(summary: RunSummary) -> str:
   pad = [""] if serving else []
   mb = lambda b: None if b is None else b / 1e6
   table.add_row("parameters", _fmt(t.params, ",d"), _fmt(s.params, ",d"), *pad,
-                _ratio(t.params, s.params, "fewer", "more"))
+                ratio(t.params, s.params, "fewer", f"more{_BIGGER}"))
   table.add_row("SavedModel (MB)", _fmt(mb(t.saved_model_bytes), ".2f"),
                 _fmt(mb(s.saved_model_bytes), ".2f"), *pad,
-                _ratio(t.saved_model_bytes, s.saved_model_bytes, "smaller", "larger"))
+                ratio(t.saved_model_bytes, s.saved_model_bytes, "smaller",
+                      f"larger{_BIGGER}"))
   if summary.agreement is not None:  # classification: same predicted class
     table.add_row("agreement", "", _fmt(summary.agreement, ".4f"), *pad, "")
   out = io.StringIO()
