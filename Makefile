@@ -11,6 +11,9 @@ export TF_USE_LEGACY_KERAS := 1
 export PYTHONHASHSEED := 0
 ARGS ?=
 PYTEST_ARGS ?=
+# Test files run on this many processes (pytest-xdist); a file stays on one
+# process so its module fixtures (one pipeline run shared by many asserts) run once.
+TEST_WORKERS ?= 2
 
 .PHONY: run test test-fast spans bench env lock clean
 SPANS_DIR ?= /tmp/tfx-distill-spans
@@ -19,12 +22,12 @@ run: $(STAMP)
 	$(VENV)/bin/tfx-distill run $(ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Everything that runs no whole pipeline (the loss, the CLI checks, the gates'
 # EvalConfigs, the report, the components on small fixtures).
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not pipeline" $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not pipeline" $(PYTEST_ARGS)
 
 # Retraining on spans, played locally (pipelines/taxi/spans.py): four
 # scheduled runs in one pipeline root; prints each summary and the outcomes.

@@ -131,7 +131,21 @@ def teacher_model(taxi_transform, tmp_path_factory):
 
 
 def pytest_collection_modifyitems(items):
-  """Tests of a compiled package's local run are slow tier too (see pytest.ini)."""
+  """Marks the slow tier and starts the slowest files first.
+
+  Tests of a compiled package's local run are slow tier too (see pytest.ini).
+  `make test` hands whole files to two processes (pytest-xdist, loadfile,
+  --no-loadscope-reorder): the longest files go first, so none is left for the
+  end while the other process idles. The order within a file is kept.
+  """
   for item in items:
     if "local_run" in getattr(item, "fixturenames", ()):
       item.add_marker(pytest.mark.pipeline)
+  items.sort(key=lambda item: _LONGEST_FIRST.get(item.path.name, len(_LONGEST_FIRST)))
+
+
+# Test files by their time in CI (--durations), longest first; the rest follow.
+_LONGEST_FIRST = {name: rank for rank, name in enumerate([
+    "test_tasks_e2e.py", "test_retraining_e2e.py", "test_kubeflow.py",
+    "test_faults_e2e.py", "test_pipeline_e2e.py", "test_executor.py",
+    "test_training.py", "test_generic.py"])}
