@@ -95,6 +95,13 @@ def _positive_int(text: str) -> int:
   return value
 
 
+def _folds(text: str) -> int:
+  value = _positive_int(text) if text.strip() != "0" else 0
+  if value == 1:
+    raise argparse.ArgumentTypeError("0 (off) or a number of folds >= 2, got 1")
+  return value
+
+
 def _float_in(low: float, high: float, low_open: bool = False):
   def parse(text: str) -> float:
     try:
@@ -176,6 +183,11 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
                     "teacher is loaded, registering its custom ops (a TF-DF "
                     "teacher of your own: tensorflow_decision_forests); repeat "
                     "for more")
+  code.add_argument("--teacher-folds", type=_folds, default=None, metavar="K",
+                    help="soft labels out of fold: the tree teacher also fits K "
+                    "models, each without one K-th of the train rows, and each "
+                    "row's soft label comes from the one that did not see it "
+                    "(K >= 2; 0: off)")
   code.add_argument("--teacher-outputs", choices=["logits", "probabilities"],
                     default=None, help="what the teacher emits, when its final "
                     "layer does not show it")
@@ -331,6 +343,7 @@ _FIELDS = {
     "preprocessing_module": "preprocessing", "teacher_module": "teacher",
     "student_module": "student", "teacher_outputs": "teacher_outputs",
     "teacher_type": "teacher_type", "teacher_imports": "teacher_imports",
+    "teacher_folds": "teacher_folds",
     "train_steps": "train_steps", "eval_steps": "eval_steps",
     "distill_steps": "distill_steps", "temperature": "temperature",
     "alpha": "alpha", "batch_size": "batch_size",

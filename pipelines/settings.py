@@ -112,6 +112,11 @@ class Settings(pydantic.BaseModel):
       default_factory=list, description="Python modules to import before the "
       "teacher is loaded (the Distiller, the Evaluator): those registering its "
       "custom ops, e.g. tensorflow_decision_forests for a TF-DF teacher")
+  teacher_folds: int = pydantic.Field(
+      default=0, ge=0, description="k >= 2: the teacher's Trainer also fits k "
+      "out-of-fold models (the zero-code tree teacher does) and the student "
+      "learns each train row's soft label from the one not fit on it; 0: the "
+      "teacher's own outputs")
   custom_config: Dict[str, Any] = pydantic.Field(default_factory=dict)
 
   # Training.
@@ -183,6 +188,17 @@ class Settings(pydantic.BaseModel):
       raise ValueError("teacher_type picks the zero-code teacher; with a "
                        "teacher of your own (teacher or teacher_model) leave it "
                        "unset, and name the modules it needs in teacher_imports")
+    if self.teacher_folds == 1:
+      raise ValueError("teacher_folds is 0 (off) or a number of folds, at least 2")
+    if self.teacher_folds and self.teacher_model:
+      raise ValueError("teacher_folds needs a teacher trained in this run; an "
+                       "existing teacher (teacher_model) was fit on other rows, "
+                       "so leave teacher_folds unset")
+    if (self.teacher_folds and not self.teacher
+        and self.zero_code_teacher != "gbt"):
+      raise ValueError("teacher_folds: the zero-code MLP teacher writes no "
+                       "out-of-fold models; use teacher_type gbt, or a teacher "
+                       "module that writes them (distill_components.distiller.folds)")
     if any(not m or not all(p.isidentifier() for p in m.split("."))
            for m in self.teacher_imports):
       raise ValueError(f"teacher_imports holds a name that is not a Python "
@@ -264,6 +280,8 @@ class Settings(pydantic.BaseModel):
         keys.BATCH_SIZE: self.batch_size,
         keys.LEARNING_RATE: self.learning_rate,
     }
+    if self.teacher_folds:
+      values[keys.TEACHER_FOLDS] = self.teacher_folds
     values.update(self.custom_config)
     return values
 

@@ -319,3 +319,9 @@ def test_teacher_type_and_imports_flags(tmp_path, capsys):
   assert cli.main(zero_code + ["--teacher-type", "gbt", "--teacher-module",
                                "my_pkg.trees.run_fn"]) == 2
   assert "teacher_type picks the zero-code teacher" in capsys.readouterr().err
+  folds = flags.settings_from_args(cli.build_parser().parse_args(
+      zero_code + ["--teacher-folds", "4"]), say=lambda *a: None)
+  assert folds.teacher_folds == 4 and folds.module_config()["teacher_folds"] == 4
+  with pytest.raises(SystemExit):
+    cli.build_parser().parse_args(zero_code + ["--teacher-folds", "1"])
+  assert "a number of folds >= 2, got 1" in capsys.readouterr().err

@@ -40,6 +40,8 @@ def test_outputs_and_parameters():
   assert props["teacher_imports"] is None
   assert _distiller(teacher_imports=["tensorflow_decision_forests"]).exec_properties[
       "teacher_imports"] == '["tensorflow_decision_forests"]'
+  assert props["teacher_folds"] is None
+  assert _distiller(teacher_folds=5).exec_properties["teacher_folds"] == 5
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -62,6 +64,7 @@ def test_outputs_and_parameters():
     ({"batch_size": 0}, r"batch_size must be > 0"),
     ({"raw_label_keys": "tips"}, r"list of column names"),
     ({"teacher_imports": "tensorflow_decision_forests"}, r"list of Python module names"),
+    ({"teacher_folds": 1}, r"teacher_folds is 0 \(off\) or the number of folds"),
 ])
 def test_construction_errors(overrides, message):
   with pytest.raises(ValueError, match=message):

@@ -402,6 +402,82 @@ def test_a_tree_teacher_without_its_imports_names_the_op_and_the_setting(tree_di
   assert "--teacher-imports" in refused
 
 
+@pytest.fixture(scope="module")
+def tree_folds(taxi_transform, tmp_path_factory):
+  """The taxi tree teacher with 3 out-of-fold models, and its student."""
+  from conftest import fn_args_for  # pylint: disable=g-import-not-at-top
+  from distill_pipelines.taxi import tree_teacher  # pylint: disable=g-import-not-at-top
+  uri = str(tmp_path_factory.mktemp("tree_folds_teacher"))
+  tree_teacher.run_fn(fn_args_for(taxi_transform, uri, tmp_path_factory,
+                                  custom_config={"teacher_folds": 3}))
+  model = _run(taxi_transform, uri, str(tmp_path_factory.mktemp("tree_folds")),
+               teacher_imports=json.dumps(["tensorflow_decision_forests"]),
+               teacher_folds=3)
+  return {"teacher": uri, "model": model}
+
+
+def _train_split(taxi_transform):
+  """Every transformed train example, one batch: (features, labels)."""
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  spec = tft.TFTransformOutput(taxi_transform["transform_dir"]).transformed_feature_spec()
+  records = tf.data.TFRecordDataset(
+      os.path.join(taxi_transform["examples_dir"], "Split-train", "data.tfrecord.gz"),
+      compression_type="GZIP").batch(100_000)
+  label = features.LABEL_KEY
+  parsed = tf.io.parse_example(next(iter(records)), spec)
+  return parsed, parsed.pop(label)
+
+
+def test_each_train_row_is_labelled_by_the_fold_model_not_fit_on_it(
+    tree_folds, taxi_transform):
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from distill_components.distiller import folds  # pylint: disable=g-import-not-at-top
+  uri = tree_folds["teacher"]
+  manifest = folds.read_manifest(uri)
+  assert manifest["folds"] == 3 and features.LABEL_KEY not in manifest["features"]
+  x, labels = _train_split(taxi_transform)
+  assert sorted(x) == manifest["features"]
+  imports = ["tensorflow_decision_forests"]
+  spec = export.model_input_spec(
+      tft.TFTransformOutput(taxi_transform["transform_dir"]), features.LABEL_KEY)
+  out_of_fold = teacher_lib.OutOfFold(uri, manifest, spec, task="binary", imports=imports)
+  oof = out_of_fold.logits(x).numpy()
+  ids = folds.fold_ids(x, 3, manifest["features"]).numpy()
+  for fold in range(3):
+    rows = ids == fold
+    assert 0.25 < rows.mean() < 0.42
+    fold_model = teacher_lib.Teacher(folds.model_dir(uri, fold), spec, task="binary",
+                                     imports=imports)
+    np.testing.assert_allclose(oof[rows], fold_model.logits(x).numpy()[rows], atol=1e-5)
+  # Out of fold, the trees are less sure of the train labels than the trees
+  # fit on every row are: what the student no longer learns.
+  full = teacher_lib.Teacher(path_utils.serving_model_dir(uri), spec, task="binary",
+                             imports=imports).logits(x).numpy()
+  def auc(z):
+    metric = tf.keras.metrics.AUC(num_thresholds=2000, from_logits=True)
+    metric.update_state(labels, z)
+    return float(metric.result())
+  assert auc(oof) < auc(full) - 0.005, (auc(oof), auc(full))
+
+
+def test_the_student_records_that_its_soft_labels_were_out_of_fold(tree_folds):
+  props = tree_folds["model"].mlmd_artifact.custom_properties
+  assert props["teacher_folds"].int_value == 3
+  assert "out of fold (3 models)" in props["teacher_source"].string_value
+  assert props["eval_agreement"].double_value > 0.6  # eval: against the full trees
+  assert os.path.isdir(path_utils.serving_model_dir(tree_folds["model"].uri))
+
+
+def test_folds_asked_for_but_not_written_fail_before_training(
+    taxi_transform, tree_distilled, tmp_path):
+  with pytest.raises(teacher_lib.TeacherContractError,
+                     match=r"teacher_folds=3, but the teacher at .* has no "
+                     r"out-of-fold models \(OutOfFold/folds.json\)"):
+    _run(taxi_transform, tree_distilled["teacher"], str(tmp_path),
+         teacher_imports=json.dumps(["tensorflow_decision_forests"]), teacher_folds=3)
+  assert not os.path.exists(tmp_path / "model" / "Format-Serving")
+
+
 def test_a_teacher_import_that_does_not_exist_is_named(taxi_transform, teacher_model,
                                                       tmp_path):
   with pytest.raises(teacher_lib.TeacherContractError,

@@ -86,6 +86,10 @@ def test_taxi_demo_settings():
     ({"teacher_outputs": "logit"}, "teacher-outputs: Input should be 'logits' or 'probabilities'"),
     ({"teacher_type": "forest"}, "teacher-type: Input should be 'mlp' or 'gbt'"),
     ({"teacher_type": "gbt", "teacher": "t.py"}, "teacher_type picks the zero-code teacher"),
+    ({"teacher_folds": 1}, "teacher_folds is 0 (off) or a number of folds, at least 2"),
+    ({"teacher_folds": -3}, "teacher-folds: Input should be greater than or equal to 0"),
+    ({"teacher_folds": 5, "teacher_model": "/t"}, "teacher_folds needs a teacher trained in this run"),
+    ({"teacher_folds": 5, "teacher_type": "mlp"}, "the zero-code MLP teacher writes no out-of-fold models"),
     ({"teacher_imports": ["tensorflow decision forests"]},
      "teacher_imports holds a name that is not a Python module path"),
 ])
@@ -93,6 +97,14 @@ def test_bad_settings_name_the_setting(values, message):
   with pytest.raises(pydantic.ValidationError) as info:
     _settings(**values)
   assert message in describe_errors(info.value)
+
+
+def test_teacher_folds_reach_the_teacher_module_and_the_distiller():
+  assert "teacher_folds" not in _settings().module_config()
+  s = _settings(teacher_folds=5)  # binary: the zero-code trees
+  assert s.module_config()["teacher_folds"] == 5
+  own = _settings(teacher="my_pkg.trees.run_fn", teacher_folds=3)
+  assert own.module_config()["teacher_folds"] == 3
 
 
 def test_module_config_carries_the_task_to_every_module():

@@ -15,6 +15,7 @@ from tfx.types import standard_component_specs as std
 from tfx.utils import json_utils
 
 from distill_components.distiller import executor
+from distill_components.distiller import folds as folds_lib
 from distill_components.distiller import losses
 from distill_components.distiller import spec as spec_lib
 from distill_components.distiller import tasks
@@ -146,7 +147,8 @@ class Distiller(base_component.BaseComponent):
       cache_teacher_outputs: bool = False,
       custom_config: Optional[Dict[str, Any]] = None,
       raw_examples: Optional[types.BaseChannel] = None,
-      teacher_imports: Sequence[str] = ()):
+      teacher_imports: Sequence[str] = (),
+      teacher_folds: int = 0):
     """Constructs a Distiller.
 
     Args:
@@ -200,6 +202,14 @@ class Distiller(base_component.BaseComponent):
         for a teacher whose SavedModel calls ops stock TensorFlow does not
         register (a TF-DF model: ["tensorflow_decision_forests"]). The student
         needs none of them.
+      teacher_folds: k >= 2 when the teacher's Trainer wrote k out-of-fold
+        models beside its serving model (`folds.py`; the zero-code tree
+        teacher does with `teacher_folds` in its custom_config): each train
+        example's soft label then comes from the fold model that was not fit
+        on it, computed once before training; a teacher without them fails
+        before training. 0: out-of-fold models are used when the teacher has
+        them, and a teacher read through raw examples (another Transform's)
+        never uses them.
 
     Raises:
       ValueError: for a missing teacher_model / examples / transform_graph, a
@@ -244,6 +254,8 @@ class Distiller(base_component.BaseComponent):
       raise ValueError("teacher_imports is a list of Python module names; got "
                        f"{teacher_imports!r}.")
 
+    folds_lib.check_folds(int(teacher_folds))
+
     spec = spec_lib.DistillerSpec(
         teacher_model=teacher_model,
         examples=examples,
@@ -268,6 +280,7 @@ class Distiller(base_component.BaseComponent):
         raw_examples=raw_examples,
         teacher_imports=(json_utils.dumps(list(teacher_imports))
                          if teacher_imports else None),
+        teacher_folds=int(teacher_folds) or None,
         model=types.Channel(type=standard_artifacts.Model),
         model_run=types.Channel(type=standard_artifacts.ModelRun))
     super().__init__(spec=spec)

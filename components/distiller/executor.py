@@ -3,7 +3,7 @@
 import hashlib
 import json
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from absl import logging
 import tensorflow as tf
@@ -22,6 +22,7 @@ from tfx.utils import proto_utils
 
 from distill_components.distiller import data
 from distill_components.distiller import export
+from distill_components.distiller import folds as folds_lib
 from distill_components.distiller import losses
 from distill_components.distiller import properties
 from distill_components.distiller import spec as spec_lib
@@ -90,14 +91,14 @@ class Executor(trainer_executor.GenericExecutor):
         input_dict[spec_lib.TEACHER_MODEL_KEY])
     teacher_dir = path_utils.serving_model_path(
         teacher_artifact.uri, path_utils.is_old_model_artifact(teacher_artifact))
-    teacher = teacher_lib.Teacher(
-        teacher_dir, feature_spec,
+    reading = dict(
         # Unset: classification; binary or multiclass follows from the width.
         task=tasks.Task.parse(task or tasks.Task.BINARY),
         signature_name=exec_properties.get(spec_lib.TEACHER_SIGNATURE_KEY) or None,
         outputs=exec_properties.get(spec_lib.TEACHER_OUTPUTS_KEY) or None,
         imports=json_utils.loads(
             exec_properties.get(spec_lib.TEACHER_IMPORTS_KEY) or "[]"))
+    teacher = teacher_lib.Teacher(teacher_dir, feature_spec, **reading)
     if task is None:
       task = tasks.Task.BINARY if teacher.width == 1 else tasks.Task.MULTICLASS
     task = tasks.Task.parse(task)
@@ -126,6 +127,8 @@ class Executor(trainer_executor.GenericExecutor):
           f"{type(student).__name__}.")
 
     raw = self._raw_teacher(teacher, input_dict)
+    out_of_fold = _out_of_fold(teacher_artifact.uri, raw is not None, feature_spec,
+                               teacher.width, reading, exec_properties)
     if raw is not None:
       # The teacher reads raw examples its own way; the student this run's
       # transformed features of the same examples.
@@ -140,7 +143,7 @@ class Executor(trainer_executor.GenericExecutor):
       batches = lambda files, size, repeat: data.dataset(  # pylint: disable=g-long-lambda
           fn_args, files, schema, label_key, size, repeat=repeat)
       train_files, eval_files = fn_args.train_files, fn_args.eval_files
-      teacher_source = teacher.source
+      teacher_source = out_of_fold.source if out_of_fold else teacher.source
     train_data = batches(train_files, batch_size, True)
     eval_data = batches(eval_files, batch_size, False)
     first = next(iter(train_data))
@@ -148,10 +151,12 @@ class Executor(trainer_executor.GenericExecutor):
         first[2] if raw is not None else teacher.logits(first[0]), student(first[0]))
 
     cache_dir = None
-    if exec_properties.get(spec_lib.CACHE_TEACHER_OUTPUTS_KEY):
+    # Out-of-fold outputs are computed once, before training, as a cache is:
+    # every fold model runs on its own rows only.
+    if exec_properties.get(spec_lib.CACHE_TEACHER_OUTPUTS_KEY) or out_of_fold:
       cache_dir = os.path.join(self._get_tmp_dir(), "teacher_outputs")
       count = teacher_cache.write(
-          None if raw is not None else teacher.logits,
+          None if raw is not None else (out_of_fold or teacher).logits,
           batches(train_files, _CACHE_BATCH_SIZE, False), cache_dir)
       logging.info("Teacher outputs for %d train examples cached in %s.", count,
                    cache_dir)
@@ -194,6 +199,8 @@ class Executor(trainer_executor.GenericExecutor):
     record.set_float_custom_property(properties.TEMPERATURE, temperature)
     record.set_float_custom_property(properties.ALPHA, alpha)
     record.set_int_custom_property(properties.CACHE_TEACHER_OUTPUTS, int(bool(cache_dir)))
+    record.set_int_custom_property(properties.TEACHER_FOLDS,
+                                   out_of_fold.folds if out_of_fold else 0)
     if teacher.num_params:  # a tree ensemble has no weights to count
       record.set_int_custom_property(properties.TEACHER_PARAMS, teacher.num_params)
       record.set_float_custom_property(
@@ -205,6 +212,42 @@ class Executor(trainer_executor.GenericExecutor):
       record.set_float_custom_property(properties.EVAL_PREFIX + name, float(value))
     logging.info("Student written to %s (%d weights, teacher %d).",
                  fn_args.serving_model_dir, student_params, teacher.num_params)
+
+
+def _out_of_fold(teacher_uri: str, raw: bool, feature_spec, width: int,
+                 reading: Dict[str, Any], exec_properties
+                 ) -> Optional[teacher_lib.OutOfFold]:
+  """The teacher's out-of-fold models for the train split, or None.
+
+  Used when the teacher's artifact has them (folds.py) and the teacher reads
+  this run's transformed examples: a teacher read through raw examples was
+  fit on another run's rows, which its folds are about.
+  """
+  wanted = int(exec_properties.get(spec_lib.TEACHER_FOLDS_KEY) or 0)
+  manifest = folds_lib.read_manifest(teacher_uri)
+  if manifest and raw:
+    logging.warning("The teacher's out-of-fold models are not used: it reads raw "
+                    "examples, so it was fit on another run's rows.")
+    manifest = None
+  found = int(manifest["folds"]) if manifest else 0
+  if wanted and wanted != found:
+    raise teacher_lib.TeacherContractError(
+        f"teacher_folds={wanted}, but the teacher at {teacher_uri} has "
+        + (f"{found} out-of-fold models" if found else
+           f"no out-of-fold models ({folds_lib.DIR}/{folds_lib.MANIFEST})"
+           + (" that this run may use: it reads raw examples" if raw else ""))
+        + ". Its Trainer module writes them (distill_components.distiller.folds; "
+        "the zero-code tree teacher does with teacher_folds in its custom_config), "
+        "or unset teacher_folds.")
+  if not manifest:
+    return None
+  out_of_fold = teacher_lib.OutOfFold(teacher_uri, manifest, feature_spec, **reading)
+  if out_of_fold.width != width:
+    raise teacher_lib.TeacherContractError(
+        f"The teacher's out-of-fold models emit {out_of_fold.width} outputs; the "
+        f"teacher emits {width}.")
+  logging.info("Train outputs of the teacher out of fold: %d models.", out_of_fold.folds)
+  return out_of_fold
 
 
 def _split_name(exec_properties, key: str, default: str) -> str:

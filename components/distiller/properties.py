@@ -14,6 +14,8 @@ TASK = "task"  # Task.value: binary, multiclass, regression
 TEMPERATURE = "temperature"
 ALPHA = "alpha"
 CACHE_TEACHER_OUTPUTS = "cache_teacher_outputs"  # 1 or 0
+# k: the train split's soft labels came from k out-of-fold models; 0: the teacher.
+TEACHER_FOLDS = "teacher_folds"
 TEACHER_PARAMS = "teacher_params"
 STUDENT_PARAMS = "student_params"
 COMPRESSION_RATIO = "compression_ratio"  # teacher params / student params

@@ -26,6 +26,7 @@ CACHE_TEACHER_OUTPUTS_KEY = "cache_teacher_outputs"
 TEACHER_OUTPUTS_KEY = "teacher_outputs"
 RAW_EXAMPLES_KEY = "raw_examples"
 TEACHER_IMPORTS_KEY = "teacher_imports"
+TEACHER_FOLDS_KEY = "teacher_folds"
 
 
 class DistillerSpec(ComponentSpec):
@@ -57,6 +58,9 @@ class DistillerSpec(ComponentSpec):
       # JSON list of Python modules imported before the teacher is loaded:
       # those registering its custom ops (TF-DF: tensorflow_decision_forests).
       TEACHER_IMPORTS_KEY: ExecutionParameter(type=str, optional=True),
+      # k > 1: the teacher's Model artifact must hold k out-of-fold models
+      # (folds.py); 0 or unset: they are used if it has them.
+      TEACHER_FOLDS_KEY: ExecutionParameter(type=int, optional=True),
       std.CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {

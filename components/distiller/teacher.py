@@ -42,6 +42,7 @@ import tensorflow as tf
 
 from distill_components.distiller import custom_ops
 from distill_components.distiller import export
+from distill_components.distiller import folds as folds_lib
 from distill_components.distiller import losses
 from distill_components.distiller import outputs as outputs_lib
 from distill_components.distiller import tasks
@@ -125,6 +126,40 @@ class Teacher:
     if self._reading.kind == outputs_lib.PROBABILITIES:
       return losses.logits_from_probabilities(out)
     return out
+
+
+class OutOfFold:
+  """A teacher's out-of-fold models: each row's logits from the one not fit on it.
+
+  `manifest` is the teacher's folds.json (`folds.read_manifest`); the other
+  arguments are Teacher's, for every fold model. Call `logits` eagerly (as
+  `teacher_cache.write` does): each fold model runs on its own rows only.
+  """
+
+  def __init__(self, model_uri: str, manifest: Dict, feature_spec, **teacher_args):
+    self.folds = int(manifest["folds"])
+    self._names = list(manifest["features"])
+    self._teachers = [Teacher(folds_lib.model_dir(model_uri, i), feature_spec,
+                              **teacher_args) for i in range(self.folds)]
+    widths = {t.width for t in self._teachers}
+    if len(widths) != 1:
+      raise TeacherContractError(
+          f"The out-of-fold models in {folds_lib.directory(model_uri)} emit "
+          f"different widths {sorted(widths)}; each must emit the teacher's.")
+    self.width = widths.pop()
+    self.source = f"{self._teachers[0].source}, out of fold ({self.folds} models)"
+
+  def logits(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
+    ids = tf.cast(folds_lib.fold_ids(features, self.folds, self._names), tf.int32)
+    rows = tf.dynamic_partition(tf.range(tf.shape(ids)[0]), ids, self.folds)
+    parts = []
+    for teacher, index in zip(self._teachers, rows):
+      if tf.executing_eagerly() and int(tf.size(index)) == 0:
+        parts.append(tf.zeros([0, self.width], tf.float32))
+        continue
+      parts.append(teacher.logits(
+          {name: tf.gather(features[name], index) for name in teacher.input_names}))
+    return tf.dynamic_stitch(rows, parts)
 
 
 class RawReader:

@@ -21,6 +21,10 @@ generic modules read the same dict:
   training; defaults DEFAULT_BATCH_SIZE, DEFAULT_LEARNING_RATE.
 - SEED ("seed"): optional random seed of the tree teacher (TF-DF's
   random_seed; the MLP teacher follows the process's Keras seed).
+- TEACHER_FOLDS ("teacher_folds"): k >= 2 makes the tree teacher also fit k
+  out-of-fold models, each without one fold of the train rows, for the
+  Distiller's soft labels (distill_components.distiller.folds); 0 or unset:
+  none.
 - TEACHER_HIDDEN_UNITS ("teacher_hidden_units"), STUDENT_HIDDEN_UNITS
   ("student_hidden_units"): optional layer widths overriding the defaults
   (the student's 10x size margin is guaranteed for the defaults only).
@@ -45,6 +49,7 @@ LEARNING_RATE = "learning_rate"
 TEACHER_HIDDEN_UNITS = "teacher_hidden_units"
 STUDENT_HIDDEN_UNITS = "student_hidden_units"
 SEED = "seed"
+TEACHER_FOLDS = "teacher_folds"
 
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_LEARNING_RATE = 1e-3

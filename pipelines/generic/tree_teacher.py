@@ -25,11 +25,19 @@ DISCRETIZE_ABOVE_ROWS train rows, numerical features are binned into 255
 buckets (YDF's histogram splits), which trains several times faster at a
 negligible cost in quality.
 
+Out of fold: with `teacher_folds` k in the custom_config, k more models are
+fit, each on the train rows of every fold but one, and saved beside the
+serving model (distill_components.distiller.folds); the Distiller takes each
+train row's soft label from the model that did not see it. It costs k more
+fits (on (k-1)/k of the rows each).
+
 Loading the saved model needs `import tensorflow_decision_forests` (its
 custom ops): the pipeline names it in `teacher_imports` for the Distiller and
 the Evaluator. The distilled student does not need it.
 """
+import functools
 import os
+from typing import Any, Callable, List, Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_decision_forests as tfdf
@@ -38,6 +46,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.tfxio import dataset_options
 
 from distill_components.distiller import export
+from distill_components.distiller import folds as folds_lib
 from distill_components.distiller import tasks
 from distill_pipelines.generic import config
 from distill_pipelines.generic import models
@@ -84,14 +93,22 @@ def _more_rows_than(files, limit: int) -> bool:
 
 def fit(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput, *,
         task: tasks.Task, usages, label_key: str, width: int,
-        seed: int = DEFAULT_SEED) -> tfdf.keras.GradientBoostedTreesModel:
-  """Trees trained on the whole train split once; they emit `width` logits."""
+        seed: int = DEFAULT_SEED,
+        without_fold: Optional[Tuple[int, int]] = None
+        ) -> tfdf.keras.GradientBoostedTreesModel:
+  """Trees trained on the whole train split once; they emit `width` logits.
+
+  `without_fold` (i, k): on the train rows not in fold i of k only.
+  """
   train = fn_args.data_accessor.tf_dataset_factory(
       fn_args.train_files,
       dataset_options.TensorFlowDatasetOptions(
           batch_size=READ_BATCH_SIZE, label_key=label_key, num_epochs=1,
           shuffle=False),
       tf_transform_output.transformed_metadata.schema)
+  if without_fold:
+    train = folds_lib.without_fold(train, *without_fold,
+                                   fold_features(tf_transform_output, label_key))
   model = build(task, usages, seed=seed,
                 large=_more_rows_than(fn_args.train_files, DISCRETIZE_ABOVE_ROWS))
   model.fit(train, verbose=0)
@@ -102,9 +119,36 @@ def fit(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput, *,
         f"needs {width}: the train split lacks the highest class ids (TF-DF "
         "counts the classes up to the largest it sees). Use the MLP teacher "
         "(--teacher-type mlp), or leave the unseen classes out of label_values.")
-  if fn_args.model_run_dir:
+  if fn_args.model_run_dir and not without_fold:
     model.make_inspector().export_to_tensorboard(fn_args.model_run_dir)
   return model
+
+
+def fold_features(tf_transform_output: tft.TFTransformOutput,
+                  label_key: str) -> List[str]:
+  """The features a row's fold is hashed from: every transformed one but the label."""
+  return sorted(set(tf_transform_output.transformed_feature_spec()) - {label_key})
+
+
+def teacher_folds(fn_args: FnArgs) -> int:
+  """custom_config's teacher_folds: 0 (none) or k >= 2."""
+  return folds_lib.check_folds(
+      int((fn_args.custom_config or {}).get(config.TEACHER_FOLDS) or 0))
+
+
+def save_out_of_fold(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput,
+                     folds: int, fit_without: Callable[[Tuple[int, int]], Any],
+                     save: Callable[[Any, str], None], label_key: str) -> None:
+  """Fits and saves `folds` out-of-fold models beside the serving model.
+
+  `fit_without((i, k))` returns a model fit without fold i; `save(model,
+  dir)` saves it as the serving model is saved. folds.json is written last,
+  so a teacher whose Trainer died half-way has no folds, not some.
+  """
+  model_uri = os.path.dirname(fn_args.serving_model_dir.rstrip("/"))
+  for fold in range(folds):
+    save(fit_without((fold, folds)), folds_lib.model_dir(model_uri, fold))
+  folds_lib.write_manifest(model_uri, folds, fold_features(tf_transform_output, label_key))
 
 
 def run_fn(fn_args: FnArgs) -> None:
@@ -116,9 +160,15 @@ def run_fn(fn_args: FnArgs) -> None:
   width = cfg.task.output_width(models.num_classes(cfg, tf_transform_output))
   mlp_teacher.check_labels(
       models.label_sample(fn_args, tf_transform_output, cfg.label_key), cfg, width)
-  model = fit(fn_args, tf_transform_output, task=cfg.task,
-              usages=feature_usages(feats), label_key=cfg.label_key, width=width,
-              seed=int((fn_args.custom_config or {}).get(config.SEED, DEFAULT_SEED)))
-  export.save_model(model, fn_args.serving_model_dir, tf_transform_output,
-                    label_key=cfg.label_key, raw_label_keys=cfg.raw_label_keys,
-                    task=cfg.task)
+  folds = teacher_folds(fn_args)
+  train = functools.partial(
+      fit, fn_args, tf_transform_output, task=cfg.task, usages=feature_usages(feats),
+      label_key=cfg.label_key, width=width,
+      seed=int((fn_args.custom_config or {}).get(config.SEED, DEFAULT_SEED)))
+  save = functools.partial(export.save_model, tf_transform_output=tf_transform_output,
+                           label_key=cfg.label_key, raw_label_keys=cfg.raw_label_keys,
+                           task=cfg.task)
+  save(train(), fn_args.serving_model_dir)
+  if folds:
+    save_out_of_fold(fn_args, tf_transform_output, folds,
+                     lambda without: train(without_fold=without), save, cfg.label_key)

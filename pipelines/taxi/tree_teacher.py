@@ -10,6 +10,8 @@ Distiller's serving contract (`export.save_model`); loading them needs
 `tensorflow_decision_forests` imported (the demo's `teacher_imports`), the
 distilled student does not.
 """
+import functools
+
 import tensorflow_decision_forests as tfdf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
@@ -32,11 +34,18 @@ def feature_usages():
 
 
 def run_fn(fn_args: FnArgs):
-  """Trains the trees and saves them to fn_args.serving_model_dir."""
+  """Trains the trees and saves them to fn_args.serving_model_dir; with
+  `teacher_folds` in the custom_config, the out-of-fold models beside them."""
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-  model = tree_teacher.fit(
-      fn_args, tf_transform_output, task=tasks.Task.BINARY,
+  train = functools.partial(
+      tree_teacher.fit, fn_args, tf_transform_output, task=tasks.Task.BINARY,
       usages=feature_usages(), label_key=f.LABEL_KEY, width=1,
       seed=int((fn_args.custom_config or {}).get("seed", tree_teacher.DEFAULT_SEED)))
-  export.save_model(model, fn_args.serving_model_dir, tf_transform_output,
-                    label_key=f.LABEL_KEY, raw_label_keys=f.RAW_LABEL_KEYS)
+  save = functools.partial(export.save_model, tf_transform_output=tf_transform_output,
+                           label_key=f.LABEL_KEY, raw_label_keys=f.RAW_LABEL_KEYS)
+  save(train(), fn_args.serving_model_dir)
+  folds = tree_teacher.teacher_folds(fn_args)
+  if folds:
+    tree_teacher.save_out_of_fold(fn_args, tf_transform_output, folds,
+                                  lambda without: train(without_fold=without), save,
+                                  f.LABEL_KEY)
