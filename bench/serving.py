@@ -13,13 +13,16 @@ the parsing + Transform graph alone, each model alone on transformed
 features (the `transformed_logits` signature), and a call of a no-op
 `tf.function`; and each model's `serving_default` and `transform_features`
 called 200 times inside one `tf.while_loop`, so that no Python runs between
-calls, as in a C++ model server. Writes serving.json, serving.md and
-serving.png.
+calls, as in a C++ model server. Each signature is fed examples with the raw
+features its graph parses (read from its ParseExampleV2 op), so
+`transform_features` gets the raw label and `serving_default` does not. Writes
+serving.json, serving.md and serving.png.
 """
 import argparse
 import os
 import sys
 import time
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -29,7 +32,6 @@ import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 from distill_components.distiller import custom_ops
 from distill_components.distiller import export
 from distill_pipelines import report
-from distill_pipelines.taxi import features
 from distill_pipelines.taxi import raw_data
 from tfx.utils import path_utils
 
@@ -39,6 +41,72 @@ PROFILE = ("student transform_features", "teacher model only", "student model on
 
 
 IN_GRAPH_CALLS = 200
+SIGNATURES = ("serving_default", "transform_features")
+# What raw_data.serialize writes for each dtype a parse spec can ask for.
+_PY_TYPES = {tf.int64: int, tf.float32: float, tf.string: bytes}
+
+
+def parsed_features(fn) -> Dict[str, Tuple[type, bool]]:
+  """The raw features a signature parses from its serialized tf.Examples.
+
+  The signature's input spec is only a string tensor; the feature spec lives in
+  the ParseExampleV2 ops of its graph (the Transform's raw spec, the label left
+  out by `serving_default` only), read here from their constant inputs.
+
+  Args:
+    fn: a loaded signature (a ConcreteFunction taking `examples`).
+
+  Returns:
+    Feature name -> (int, float or bytes; whether every example must carry it,
+    i.e. a FixedLenFeature without default).
+
+  Raises:
+    ValueError: if the graph parses no tf.Example, or not with constant keys.
+  """
+  graph = fn.graph.as_graph_def()
+  parsed = {}
+  for nodes in (graph.node, *(f.node_def for f in graph.library.function)):
+    by_name = {n.name: n for n in nodes}
+
+    def const(name, by_name=by_name):
+      node = by_name.get(name.split(":")[0])
+      if node is None or node.op != "Const":
+        raise ValueError(f"{fn.name}: ParseExampleV2 input {name!r} is not a constant.")
+      return tf.make_ndarray(node.attr["value"].tensor)
+
+    for node in nodes:
+      if node.op != "ParseExampleV2":
+        continue
+      sparse, dense, ragged = ([k.decode() for k in const(i).ravel()]
+                               for i in node.input[2:5])
+      defaults = [const(i) for i in node.input[5:5 + len(dense)]]
+      attr = lambda key, node=node: [tf.as_dtype(t) for t in node.attr[key].list.type]
+      for keys, dtypes, required in (
+          (sparse, attr("sparse_types"), [False] * len(sparse)),
+          (dense, attr("Tdense"), [d.size == 0 for d in defaults]),
+          (ragged, attr("ragged_value_types"), [False] * len(ragged))):
+        for key, dtype, req in zip(keys, dtypes, required):
+          was_required = parsed.get(key, (None, False))[1]
+          parsed[key] = (_PY_TYPES[dtype], req or was_required)
+  if not parsed:
+    raise ValueError(f"{fn.name} parses no tf.Example (no ParseExampleV2 op).")
+  return parsed
+
+
+def _serialize(rows: Sequence[Dict[str, str]], parsed: Dict[str, Tuple[type, bool]],
+               what: str) -> List[bytes]:
+  """`rows` as serialized raw tf.Examples with the features in `parsed` only.
+
+  Raises:
+    SystemExit: if a row lacks a value for a feature `parsed` requires.
+  """
+  missing = sorted({k for r in rows for k, (_, required) in parsed.items()
+                    if required and r.get(k, "") == ""})
+  if missing:
+    raise SystemExit(f"{what} requires {missing}, which some benchmark rows of "
+                     f"{raw_data.csv_path()} lack.")
+  return raw_data.serialize([{k: v for k, v in r.items() if k in parsed} for r in rows],
+                            {k: t for k, (t, _) in parsed.items()})
 
 
 def _in_graph_ms(fn, inputs: tf.Tensor, rounds: int = 5) -> float:
@@ -103,8 +171,11 @@ def main(argv=None) -> int:
   }
   saved = {k: tf.saved_model.load(p) for k, (p, _) in models.items()}
   rows = raw_data.read_rows(max(BATCHES), start=1000)
-  examples = raw_data.serialize(rows, raw_data.column_types(raw_data.read_rows(2000)),
-                                drop=features.RAW_LABEL_KEYS)
+  parsed = {(k, sig): parsed_features(m.signatures[sig])
+            for k, m in saved.items() for sig in SIGNATURES}
+  # Per model and signature: `transform_features` parses the raw label too.
+  examples = {key: _serialize(rows, spec, f"{key[0]}'s {key[1]}")
+              for key, spec in parsed.items()}
   results = {k: {"saved_model_bytes": export.saved_model_bytes(p), "params": n}
              for k, (p, n) in models.items()}
   for name in PROFILE:
@@ -112,8 +183,9 @@ def main(argv=None) -> int:
   noop = tf.function(lambda examples: tf.identity(examples)).get_concrete_function(
       tf.TensorSpec([None], tf.string))
   for batch in BATCHES:
-    inputs = tf.constant(examples[:batch])
-    transformed = saved["student"].signatures["transform_features"](examples=inputs)
+    inputs = {key: tf.constant(e[:batch]) for key, e in examples.items()}
+    transformed = saved["student"].signatures["transform_features"](
+        examples=inputs["student", "transform_features"])
 
     def model_only(model, transformed=transformed):
       fn = saved[model].signatures[export.TRANSFORMED_LOGITS_SIGNATURE]
@@ -121,17 +193,19 @@ def main(argv=None) -> int:
       return lambda: fn(**kwargs)
 
     calls_of = {
-        **{k: (lambda fn=m.signatures["serving_default"], x=inputs: fn(examples=x))
+        **{k: (lambda fn=m.signatures["serving_default"], x=inputs[k, "serving_default"]:
+               fn(examples=x))
            for k, m in saved.items()},
         # Profile: what serving runs before any weight is touched (the
         # student's parsing and Transform graph, the teacher's are the same),
         # each model alone on transformed features, and calling a no-op.
         "student transform_features": (
-            lambda fn=saved["student"].signatures["transform_features"], x=inputs:
-            fn(examples=x)),
+            lambda fn=saved["student"].signatures["transform_features"],
+            x=inputs["student", "transform_features"]: fn(examples=x)),
         "teacher model only": model_only("teacher"),
         "student model only": model_only("student"),
-        "no-op tf.function call": lambda x=inputs: {"out": noop(x)},
+        "no-op tf.function call": (
+            lambda x=inputs["student", "serving_default"]: {"out": noop(x)}),
     }
     for call in calls_of.values():  # warm-up: tracing and first-call costs
       for _ in range(5):
@@ -149,9 +223,9 @@ def main(argv=None) -> int:
           "p99_ms": float(np.percentile(ts, 99) * 1e3),
           "calls": calls}
     for name, m in saved.items():
-      for signature in ("serving_default", "transform_features"):
+      for signature in SIGNATURES:
         results[name][f"batch_{batch}"][f"in_graph_{signature}_ms"] = _in_graph_ms(
-            m.signatures[signature], inputs)
+            m.signatures[signature], inputs[name, signature])
   ratios = {
       "saved_model_smaller": results["teacher"]["saved_model_bytes"]
       / results["student"]["saved_model_bytes"],
@@ -190,7 +264,7 @@ def main(argv=None) -> int:
     lines.append(f"| {name} | " + " | ".join(
         f"{results[name][f'batch_{b}']['p50_ms']:.2f}" for b in BATCHES) + " |")
   for name in ("teacher", "student"):
-    for signature in ("serving_default", "transform_features"):
+    for signature in SIGNATURES:
       lines.append(f"| {name} {signature}, in graph (no Python per call) | " + " | ".join(
           f"{results[name][f'batch_{b}'][f'in_graph_{signature}_ms']:.2f}"
           for b in BATCHES) + " |")
@@ -203,7 +277,9 @@ def main(argv=None) -> int:
   lines.append("| model only, teacher / student | " + " | ".join(
       f"{ratios[f'batch_{b}_p50_model_only_faster']:.1f}x" for b in BATCHES) + " |")
   _plot(os.path.join(args.out, "serving.png"), results)
-  _common.save(args.out, "serving", {"models": results, "ratios": ratios}, lines)
+  fed = {k: {sig: sorted(parsed[k, sig]) for sig in SIGNATURES} for k in saved}
+  _common.save(args.out, "serving",
+               {"models": results, "ratios": ratios, "raw_features_fed": fed}, lines)
   return 0
 
 
