@@ -402,6 +402,51 @@ def test_a_tree_teacher_without_its_imports_names_the_op_and_the_setting(tree_di
   assert "--teacher-imports" in refused
 
 
+_BEAM_WORKER = """
+import sys
+from apache_beam.internal import pickler
+construct = pickler.loads(open(sys.argv[1], "rb").read())
+before = "custom_ops_marker" in sys.modules
+model = construct()
+print(before, "custom_ops_marker" in sys.modules, type(model).__name__)
+"""
+
+
+def test_the_evaluators_model_loader_imports_the_teachers_ops_in_a_beam_worker(
+    tree_distilled, tmp_path):
+  """What a multi-process or Dataflow worker of the Evaluator gets: TFMA's model
+  loader, pickled by Beam; unpickled in a fresh process, it imports the named
+  modules before it loads the model. (TFMA itself imports TF-DF when it is
+  installed; a module of the user's, here custom_ops_marker, it does not.)"""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  from apache_beam.internal import pickler  # pylint: disable=g-import-not-at-top
+  from distill_components.gates import evaluator  # pylint: disable=g-import-not-at-top
+  config = tfma.EvalConfig(model_specs=[tfma.ModelSpec(name="teacher", label_key="tips")])
+  evaluator._model_imports[:] = ["custom_ops_marker"]  # as Executor.Do sets it
+  try:
+    shared = evaluator.custom_eval_shared_model(
+        eval_saved_model_path=path_utils.serving_model_dir(tree_distilled["teacher"]),
+        model_name="teacher", eval_config=config)
+  finally:
+    evaluator._model_imports[:] = []
+  pickled = tmp_path / "construct_fn.pickle"
+  pickled.write_bytes(pickler.dumps(shared.model_loader.construct_fn))
+  worker = subprocess.run([sys.executable, "-c", _BEAM_WORKER, str(pickled)],
+                          capture_output=True, timeout=600, check=False,
+                          env=dict(os.environ, TF_USE_LEGACY_KERAS="1",
+                                   PYTHONPATH=TESTDATA))
+  assert worker.returncode == 0, worker.stderr.decode(errors="replace")[-3000:]
+  before, after, _ = worker.stdout.decode().strip().splitlines()[-1].split()
+  assert (before, after) == ("False", "True")
+  # Without model_imports, TFMA's loader is left as it is.
+  plain = evaluator.custom_eval_shared_model(
+      eval_saved_model_path=path_utils.serving_model_dir(tree_distilled["teacher"]),
+      model_name="teacher", eval_config=config)
+  assert not isinstance(plain.model_loader.construct_fn, evaluator.custom_ops.Importing)
+
+
 @pytest.fixture(scope="module")
 def tree_folds(taxi_transform, tmp_path_factory):
   """The taxi tree teacher with 3 out-of-fold models, and its student."""

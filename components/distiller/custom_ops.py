@@ -40,6 +40,20 @@ def import_modules(names: Optional[Iterable[str]]) -> List[str]:
   return imported
 
 
+class Importing:
+  """A function that imports `modules` before it runs: a model loader that
+  Beam pickles to its workers (other processes, other machines) loads there
+  only once the modules registering the model's ops are imported there too."""
+
+  def __init__(self, modules: Iterable[str], fn):
+    self.modules = list(modules)
+    self.fn = fn
+
+  def __call__(self, *args, **kwargs):
+    import_modules(self.modules)
+    return self.fn(*args, **kwargs)
+
+
 def unregistered_op(error: BaseException) -> Optional[str]:
   """The op TensorFlow could not find, if `error` says one is not registered."""
   found = _NOT_REGISTERED.search(str(error))

@@ -17,7 +17,13 @@ It also takes `model_imports`: Python modules imported before TFMA loads the
 models, for a baseline (the teacher) whose SavedModel calls ops stock
 TensorFlow does not register (TF-DF: tensorflow_decision_forests). On
 Kubeflow the Evaluator is a process of its own, so it cannot rely on the
-Trainer having imported them. Everything else is TFX's Evaluator unchanged.
+Trainer having imported them. They are imported in the executor's process,
+and in every Beam worker that loads a model: the executor hands TFX's
+Evaluator a `custom_eval_shared_model` (TFX's own hook) whose model loader
+imports them first, and Beam pickles that loader to its workers (the
+multi-process DirectRunner's, Dataflow's). (TFMA's model_util itself imports
+tensorflow_decision_forests, when installed, wherever it runs; a library of
+ops of one's own it does not.) Everything else is TFX's Evaluator unchanged.
 """
 
 import collections
@@ -111,6 +117,28 @@ def _sliced_columns(config: tfma.EvalConfig) -> List[str]:
                  if len(s.feature_keys) == 1})
 
 
+# The modules the running executor imported for its models (set by
+# Executor.Do, read by custom_eval_shared_model in the same process).
+_model_imports: List[str] = []
+
+
+def custom_eval_shared_model(eval_saved_model_path: str, model_name: str,
+                             eval_config: tfma.EvalConfig, **kwargs):
+  """TFMA's default shared model, whose loader imports the models' modules.
+
+  TFX's Evaluator calls the `custom_eval_shared_model` of its module
+  (`module_path`), in the executor's process; the loader it returns runs
+  wherever Beam runs the model.
+  """
+  shared = tfma.default_eval_shared_model(
+      eval_saved_model_path=eval_saved_model_path, model_name=model_name,
+      eval_config=eval_config, **kwargs)
+  if _model_imports:
+    loader = shared.model_loader
+    loader.construct_fn = custom_ops.Importing(_model_imports, loader.construct_fn)
+  return shared
+
+
 class Executor(evaluator_executor.Executor):
   """TFX's Evaluator executor; narrows slice thresholds first (see module)."""
 
@@ -119,6 +147,10 @@ class Executor(evaluator_executor.Executor):
          exec_properties: Dict[str, Any]) -> None:
     imported = custom_ops.import_modules(
         json_utils.loads(exec_properties.get(MODEL_IMPORTS_KEY) or "[]"))
+    if imported and not (exec_properties.get(std.MODULE_FILE_KEY)
+                         or exec_properties.get(std.MODULE_PATH_KEY)):
+      _model_imports[:] = imported
+      exec_properties = {**exec_properties, std.MODULE_PATH_KEY: __name__}
     text = exec_properties.get(std.EVAL_CONFIG_KEY)
     if text:
       config = tfma.EvalConfig()
