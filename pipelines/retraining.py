@@ -165,8 +165,9 @@ def _teacher_plan(settings: Settings, store):
     return settings, f"trained on span {span} (no teacher to reuse yet)"
   age = span - found.span
   if 0 <= age < every:
-    return (settings.replace(teacher_model=found.uri, teacher=None, teacher_type=None, teacher_folds=0,
-                             teacher_imports=settings.teacher_modules),
+    # An imported teacher's folds are of another span's rows: none are used.
+    return (settings.replace(teacher_model=found.uri, teacher=None, teacher_type=None,
+                             teacher_folds=0, teacher_imports=settings.teacher_modules),
             f"reused from span {found.span} ({found.uri}; {age} "
             f"span{'' if age == 1 else 's'} old, retrained every {every})")
   return settings, (f"trained on span {span} (the latest, from span {found.span}, "
