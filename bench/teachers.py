@@ -14,10 +14,11 @@ makes the Transform outputs, then, for each seed, on those outputs:
   teacher (the shipped T = 2, alpha = 0.9), all built by the pipeline's
   `build_student` with that seed and trained by the Distiller's own training
   loop for the shipped 1000 steps of 256 on cached teacher outputs;
-- the student distilled from out-of-fold tree outputs: 5 tree models, each
-  fit without one fifth of the train rows, label that fifth (the question
-  whether a tree's over-confident outputs on its own training rows cost the
-  student anything).
+- the student distilled from out-of-fold tree outputs, as the pipeline makes
+  them with `teacher_folds` 5: the tree `run_fn` also fits 5 models, each
+  without one fifth of the train rows, and the Distiller's `OutOfFold` labels
+  each row with the one that did not see it (the question whether a tree's
+  over-confident outputs on its own training rows cost the student anything).
 
 Every model is scored on the whole eval split: binary AUC (10,000
 thresholds, as TFMA), accuracy, log loss; multi-class accuracy, log loss;
@@ -116,63 +117,41 @@ class Task:
             load(taxi.TREE_TEACHER_RUN_FN if demo else settings_lib.GENERIC_TREE_TEACHER),
             load(self.settings.student_code))
 
-  def train_teacher(self, run_fn, kind: str, seed: int):
-    """Trains a teacher with the pipeline's run_fn; (Teacher, seconds, bytes)."""
+  def train_teacher(self, run_fn, kind: str, seed: int, folds: int = 0):
+    """Trains a teacher with the pipeline's run_fn: (Teacher, its OutOfFold or
+    None, seconds, SavedModel bytes). With `folds`, the run_fn also fits that
+    many out-of-fold models, as the pipeline's Trainer does with teacher_folds,
+    read as the Distiller reads them."""
     # pylint: disable=g-import-not-at-top
     import tensorflow as tf
     from distill_components.distiller import export
+    from distill_components.distiller import folds as folds_lib
     from distill_components.distiller import teacher as teacher_lib
+    from distill_pipelines.generic import config as keys
     # pylint: enable=g-import-not-at-top
     tf.keras.utils.set_random_seed(seed)
     self.fn_args.custom_config = {**self.settings.module_config(), "seed": seed}
-    self.fn_args.serving_model_dir = os.path.join(self.work, f"{kind}_{seed}")
+    if folds:
+      self.fn_args.custom_config[keys.TEACHER_FOLDS] = folds
+    uri = os.path.join(self.work, f"{kind}_{seed}")  # a Model artifact's layout
+    self.fn_args.serving_model_dir = os.path.join(uri, "Format-Serving")
     self.fn_args.model_run_dir = os.path.join(self.work, f"{kind}_{seed}_logs")
     start = time.monotonic()
     with contextlib.redirect_stdout(io.StringIO()):
       run_fn(self.fn_args)
     seconds = time.monotonic() - start
-    teacher = teacher_lib.Teacher(
-        self.fn_args.serving_model_dir,
-        export.model_input_spec(self.tft_output, self.label_key), task=self.task)
-    return teacher, seconds, export.saved_model_bytes(self.fn_args.serving_model_dir)
+    spec = export.model_input_spec(self.tft_output, self.label_key)
+    teacher = teacher_lib.Teacher(self.fn_args.serving_model_dir, spec, task=self.task)
+    out_of_fold = (teacher_lib.OutOfFold(uri, folds_lib.read_manifest(uri), spec,
+                                         task=self.task) if folds else None)
+    return (teacher, out_of_fold, seconds,
+            export.saved_model_bytes(self.fn_args.serving_model_dir))
 
   def cache(self, logits_fn, name: str) -> str:
     from distill_components.distiller import teacher_cache  # pylint: disable=g-import-not-at-top
     path = os.path.join(self.work, "cache", name)
     shutil.rmtree(path, ignore_errors=True)
     teacher_cache.write(logits_fn, self.dataset(self.fn_args.train_files), path)
-    return path
-
-  def out_of_fold_cache(self, seed: int, name: str) -> str:
-    """Cached train outputs, each row labelled by trees fit without its fold."""
-    # pylint: disable=g-import-not-at-top
-    import tensorflow as tf
-    from distill_components.distiller import teacher_cache
-    from distill_pipelines.generic import models
-    from distill_pipelines.generic import tree_teacher
-    from distill_pipelines.taxi import tree_teacher as taxi_tree_teacher
-    # pylint: enable=g-import-not-at-top
-    usages = (taxi_tree_teacher.feature_usages() if self.name == "taxi-binary" else
-              tree_teacher.feature_usages(models.features(self.tft_output,
-                                                          self.label_key)))
-    rows = self.dataset(self.fn_args.train_files).unbatch().enumerate()
-    outputs = None
-    for fold in range(FOLDS):
-      fit_on = (rows.filter(lambda i, xy, f=fold: i % FOLDS != f)
-                .map(lambda i, xy: xy).batch(READ_BATCH))
-      model = tree_teacher.build(self.task, usages, seed=seed)
-      model.fit(fit_on, verbose=0)
-      predicted = model.predict(self.dataset(self.fn_args.train_files), verbose=0)
-      if outputs is None:
-        outputs = np.zeros_like(predicted)
-      held = np.arange(len(predicted)) % FOLDS == fold
-      outputs[held] = predicted[held]
-    logits = tf.data.Dataset.from_tensor_slices(outputs.astype(np.float32)).batch(READ_BATCH)
-    path = os.path.join(self.work, "cache", name)
-    shutil.rmtree(path, ignore_errors=True)
-    teacher_cache.write(None, tf.data.Dataset.zip(
-        (self.dataset(self.fn_args.train_files), logits)).map(
-            lambda xy, t: (xy[0], xy[1], t)), path)
     return path
 
   def student(self, build_student, cache_path: str, seed: int, alpha: float):
@@ -226,8 +205,8 @@ def run_task(task: Task, seeds: List[int]) -> dict:
   costs: Dict[str, List[float]] = {}
   for seed in seeds:
     start = time.monotonic()
-    mlp, mlp_s, mlp_bytes = task.train_teacher(mlp_fn, "mlp", seed)
-    gbt, gbt_s, gbt_bytes = task.train_teacher(tree_fn, "gbt", seed)
+    mlp, _, mlp_s, mlp_bytes = task.train_teacher(mlp_fn, "mlp", seed)
+    gbt, _, gbt_s, gbt_bytes = task.train_teacher(tree_fn, "gbt", seed)
     costs.setdefault("mlp_train_seconds", []).append(mlp_s)
     costs.setdefault("gbt_train_seconds", []).append(gbt_s)
     costs.setdefault("mlp_saved_model_bytes", []).append(mlp_bytes)
@@ -239,7 +218,9 @@ def run_task(task: Task, seeds: List[int]) -> dict:
     from_gbt = task.cache(gbt.logits, f"gbt_{seed}")
     print(f"  {task.name} seed {seed}: teachers {mlp_s:.0f} s (mlp), {gbt_s:.0f} s (gbt)",
           file=sys.stderr)
-    oof = task.out_of_fold_cache(seed, f"gbt_oof_{seed}")
+    _, out_of_fold, oof_s, _ = task.train_teacher(tree_fn, "gbt_oof", seed, folds=FOLDS)
+    oof = task.cache(out_of_fold.logits, f"gbt_oof_{seed}")
+    costs.setdefault("gbt_with_folds_train_seconds", []).append(oof_s)
     for method, path, alpha in (("scratch", from_mlp, 0.0),
                                 ("from mlp", from_mlp, task.settings.alpha),
                                 ("from gbt", from_gbt, task.settings.alpha),
@@ -269,13 +250,15 @@ def _table(results: Dict[str, dict]) -> List[str]:
       cells = [f"{r['results'][m][metric]['mean']:.4f} ± {r['results'][m][metric]['std']:.4f}"
                for m in METHODS]
       lines.append(f"| {name if i == 0 else ''} | {metric} | " + " | ".join(cells) + " |")
-  lines += ["", "| task | MLP teacher train (s) | tree teacher train (s) | MLP SavedModel (MB) "
+  lines += ["", "| task | MLP teacher train (s) | tree teacher train (s) "
+            f"| trees + {FOLDS} fold models (s) | MLP SavedModel (MB) "
             "| tree SavedModel (MB) | MLP weights | student weights |",
-            "|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|"]
   for name, r in results.items():
     c = r["costs"]
     lines.append(
         f"| {name} | {c['mlp_train_seconds']['mean']:.1f} | {c['gbt_train_seconds']['mean']:.1f} "
+        f"| {c['gbt_with_folds_train_seconds']['mean']:.1f} "
         f"| {c['mlp_saved_model_bytes']['mean'] / 1e6:.2f} "
         f"| {c['gbt_saved_model_bytes']['mean'] / 1e6:.2f} | {c['mlp_params']['mean']:,.0f} "
         f"| {c['student_params']['mean']:,.0f} |")

@@ -113,7 +113,7 @@ def create_pipeline(
       # elsewhere) was trained on another Transform: it reads raw examples.
       raw_examples=example_gen.outputs["examples"] if s.teacher_model else None,
       teacher_imports=s.teacher_modules,
-      teacher_folds=s.teacher_folds,
+      teacher_folds=s.folds,
       **_code(s.student_code, "module_file", "build_student"))
   components = [example_gen, statistics_gen, schema_gen, example_validator,
                 data_gate, transform, teacher, distiller]

@@ -24,13 +24,17 @@ GENERIC_TREE_TEACHER = "distill_pipelines.generic.tree_teacher.run_fn"
 # imported wherever it is loaded (its custom ops).
 TEACHER_TYPES = {"mlp": (GENERIC_TEACHER, ()),
                  "gbt": (GENERIC_TREE_TEACHER, ("tensorflow_decision_forests",))}
-# The zero-code teacher by task, from bench/teachers.py (3 seeds per task):
-# students distilled from trees beat those distilled from the MLP on the taxi
-# binary and multi-class labels; on the regression label a student learning
-# the trees' outputs on the rows they were fit on is worse than one trained
-# alone (their in-sample outputs are over-fit), so regression keeps the MLP.
+# The zero-code teacher by task, and its out-of-fold models, from
+# bench/teachers.py (3 seeds per task): students distilled from trees beat
+# those distilled from the MLP on the taxi binary and multi-class labels; on
+# the regression label a student learning the trees' outputs on the rows they
+# were fit on is worse than one trained alone (in-sample outputs are
+# over-fit), one learning their out-of-fold outputs is better than alone.
+# Out of fold changes nothing that counts on the classification labels, so
+# they are spared its k more fits.
 DEFAULT_TEACHER_TYPES = {Task.BINARY: "gbt", Task.MULTICLASS: "gbt",
-                         Task.REGRESSION: "mlp"}
+                         Task.REGRESSION: "gbt"}
+DEFAULT_TEACHER_FOLDS = {Task.REGRESSION: 5}
 GENERIC_STUDENT = "distill_pipelines.generic.student.build_student"
 
 
@@ -112,11 +116,12 @@ class Settings(pydantic.BaseModel):
       default_factory=list, description="Python modules to import before the "
       "teacher is loaded (the Distiller, the Evaluator): those registering its "
       "custom ops, e.g. tensorflow_decision_forests for a TF-DF teacher")
-  teacher_folds: int = pydantic.Field(
-      default=0, ge=0, description="k >= 2: the teacher's Trainer also fits k "
-      "out-of-fold models (the zero-code tree teacher does) and the student "
+  teacher_folds: Optional[int] = pydantic.Field(
+      default=None, ge=0, description="k >= 2: the teacher's Trainer also fits "
+      "k out-of-fold models (the zero-code tree teacher does) and the student "
       "learns each train row's soft label from the one not fit on it; 0: the "
-      "teacher's own outputs")
+      "teacher's own outputs; unset: DEFAULT_TEACHER_FOLDS for the zero-code "
+      "tree teacher, else 0")
   custom_config: Dict[str, Any] = pydantic.Field(default_factory=dict)
 
   # Training.
@@ -243,6 +248,16 @@ class Settings(pydantic.BaseModel):
     return self.preprocessing or GENERIC_PREPROCESSING
 
   @property
+  def folds(self) -> int:
+    """The out-of-fold models the teacher fits: teacher_folds, else the
+    zero-code tree teacher's default for the task, else 0."""
+    if self.teacher_folds is not None:
+      return self.teacher_folds
+    if self.teacher or self.teacher_model or self.zero_code_teacher != "gbt":
+      return 0
+    return DEFAULT_TEACHER_FOLDS.get(self.task, 0)
+
+  @property
   def zero_code_teacher(self) -> str:
     """The zero-code teacher's type: teacher_type, else the task's default."""
     return self.teacher_type or DEFAULT_TEACHER_TYPES[self.task]
@@ -280,8 +295,8 @@ class Settings(pydantic.BaseModel):
         keys.BATCH_SIZE: self.batch_size,
         keys.LEARNING_RATE: self.learning_rate,
     }
-    if self.teacher_folds:
-      values[keys.TEACHER_FOLDS] = self.teacher_folds
+    if self.folds:
+      values[keys.TEACHER_FOLDS] = self.folds
     values.update(self.custom_config)
     return values
 

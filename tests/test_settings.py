@@ -34,8 +34,8 @@ MLP = ("distill_pipelines.generic.teacher.run_fn", [])
 
 
 @pytest.mark.parametrize("task, teacher_type, code, modules", [
-    ("binary", None, *TREES), ("multiclass", None, *TREES), ("regression", None, *MLP),
-    ("binary", "mlp", *MLP), ("regression", "gbt", *TREES),
+    ("binary", None, *TREES), ("multiclass", None, *TREES), ("regression", None, *TREES),
+    ("binary", "mlp", *MLP), ("regression", "mlp", *MLP),
 ])
 def test_teacher_type_picks_the_zero_code_teacher_and_its_imports(task, teacher_type, code,
                                                                   modules):
@@ -102,9 +102,19 @@ def test_bad_settings_name_the_setting(values, message):
 def test_teacher_folds_reach_the_teacher_module_and_the_distiller():
   assert "teacher_folds" not in _settings().module_config()
   s = _settings(teacher_folds=5)  # binary: the zero-code trees
-  assert s.module_config()["teacher_folds"] == 5
+  assert s.folds == 5 and s.module_config()["teacher_folds"] == 5
   own = _settings(teacher="my_pkg.trees.run_fn", teacher_folds=3)
   assert own.module_config()["teacher_folds"] == 3
+
+
+def test_zero_code_regression_trees_learn_out_of_fold_by_default():
+  regression = _settings(task="regression")
+  assert regression.folds == 5 and regression.module_config()["teacher_folds"] == 5
+  assert _settings(task="regression", teacher_folds=0).folds == 0
+  assert _settings(task="regression", teacher_type="mlp").folds == 0
+  assert _settings(task="regression", teacher="my_pkg.run_fn").folds == 0
+  assert _settings(task="regression", teacher_model="/t").folds == 0
+  assert _settings(task="multiclass", num_classes=3).folds == 0
 
 
 def test_module_config_carries_the_task_to_every_module():

@@ -195,6 +195,14 @@ def test_regression_through_create_pipeline(taxi_regression):
   assert {c.state for c in summary.components} == {"complete"}, summary.components
   assert {"Distiller", "FidelityEvaluator"} <= {c.node_id for c in summary.components}
   assert summary.task.value == "regression" and summary.agreement is None
+  # The zero-code regression teacher: trees, whose soft labels are out of fold.
+  assert settings.teacher_code.endswith("tree_teacher.run_fn") and settings.folds == 5
+  props = _artifact(root, names.DISTILLER, "model").custom_properties
+  assert props["teacher_folds"].int_value == 5
+  assert "out of fold (5 models)" in props["teacher_source"].string_value
+  teacher_uri = _artifact(root, names.TRAINER, "model").uri
+  assert sorted(os.listdir(os.path.join(teacher_uri, "OutOfFold"))) == [
+      *(f"fold-{i}" for i in range(5)), "folds.json"]
   fares = np.array([float(r["fare"]) for r in read_taxi_rows(15002) if r["fare"]])
   for side in (summary.teacher, summary.student):
     assert {"mean_squared_error", "root_mean_squared_error",
