@@ -130,9 +130,9 @@ class Task:
     from distill_pipelines.generic import config as keys
     # pylint: enable=g-import-not-at-top
     tf.keras.utils.set_random_seed(seed)
-    self.fn_args.custom_config = {**self.settings.module_config(), "seed": seed}
-    if folds:
-      self.fn_args.custom_config[keys.TEACHER_FOLDS] = folds
+    # Folds as asked here, whatever the task's default (zero-code regression: 5).
+    self.fn_args.custom_config = {**self.settings.module_config(), "seed": seed,
+                                  keys.TEACHER_FOLDS: folds}
     uri = os.path.join(self.work, f"{kind}_{seed}")  # a Model artifact's layout
     self.fn_args.serving_model_dir = os.path.join(uri, "Format-Serving")
     self.fn_args.model_run_dir = os.path.join(self.work, f"{kind}_{seed}_logs")
