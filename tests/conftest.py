@@ -115,6 +115,51 @@ def fn_args_for(taxi_transform, uri: str, tmp_path_factory, custom_config=None,
   return fn_args
 
 
+def run_distiller(taxi_transform, teacher_uri, out_dir, inputs=None, **overrides):
+  """Runs the Distiller's Executor.Do the way TFX would on the taxi fixture.
+
+  `teacher_uri`: a Model artifact's URI, or a list of them (several
+  teachers); `inputs`: more input artifacts by key; `overrides`: exec
+  properties. Returns the output Model artifact.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  from tfx.dsl.components.base import base_executor  # pylint: disable=g-import-not-at-top
+  from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  from distill_components.distiller import executor  # pylint: disable=g-import-not-at-top
+  from distill_pipelines.taxi import config as configs  # pylint: disable=g-import-not-at-top
+  from distill_pipelines.taxi import features  # pylint: disable=g-import-not-at-top
+  context = base_executor.BaseExecutor.Context(
+      tmp_dir=os.path.join(out_dir, "tmp"), unique_id="1")
+  model = standard_artifacts.Model()
+  model.uri = os.path.join(out_dir, "model")
+  model_run = standard_artifacts.ModelRun()
+  model_run.uri = os.path.join(out_dir, "model_run")
+  exec_properties = {
+      "train_args": json.dumps({"num_steps": 60}),
+      "eval_args": json.dumps({"num_steps": 2}),
+      "module_file": configs.STUDENT_MODULE,
+      "label_key": features.LABEL_KEY,
+      "raw_label_keys": json.dumps(list(features.RAW_LABEL_KEYS)),
+      "temperature": 2.0,
+      "alpha": 0.9,
+      "task": None,  # binary, from the teacher's one output
+      "batch_size": 64,
+      "learning_rate": 0.01,
+      "teacher_signature": None,
+      "custom_config": "null",
+  }
+  exec_properties.update(overrides)
+  uris = [teacher_uri] if isinstance(teacher_uri, str) else list(teacher_uri)
+  all_inputs = {
+      "teacher_model": [model_artifact(uri) for uri in uris],
+      "examples": [examples_artifact(taxi_transform["examples_dir"])],
+      "transform_graph": [transform_graph_artifact(taxi_transform["transform_dir"])],
+      **(inputs or {})}
+  executor.Executor(context).Do(all_inputs, {"model": [model], "model_run": [model_run]},
+                                exec_properties)
+  return model
+
+
 @pytest.fixture(scope="session")
 def teacher_model(taxi_transform, tmp_path_factory):
   """The taxi teacher's module file run through TFX's own FnArgs, few steps.
@@ -148,4 +193,4 @@ def pytest_collection_modifyitems(items):
 _LONGEST_FIRST = {name: rank for rank, name in enumerate([
     "test_tasks_e2e.py", "test_retraining_e2e.py", "test_kubeflow.py",
     "test_faults_e2e.py", "test_pipeline_e2e.py", "test_executor.py",
-    "test_training.py", "test_generic.py"])}
+    "test_transfer.py", "test_training.py", "test_generic.py"])}

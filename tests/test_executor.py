@@ -5,12 +5,10 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from tfx.dsl.components.base import base_executor
-from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
-from conftest import TRAIN_ROWS, examples_artifact, model_artifact
-from conftest import raw_examples, transform_graph_artifact
+from conftest import TRAIN_ROWS, examples_artifact
+from conftest import raw_examples, run_distiller
 from distill_components.distiller import executor
 from distill_components.distiller import export
 from distill_components.distiller import losses
@@ -18,7 +16,6 @@ from distill_components.distiller import teacher as teacher_lib
 from distill_components.distiller import teacher_cache
 from distill_components.distiller import training
 from distill_components.distiller.tasks import LabelError, Task
-from distill_pipelines.taxi import config as configs
 from distill_pipelines.taxi import features
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
@@ -26,35 +23,8 @@ TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 
 def _run(taxi_transform, teacher_uri, out_dir, raw_examples_dir=None, **overrides):
   """Runs Executor.Do the way TFX would; returns the output Model artifact."""
-  context = base_executor.BaseExecutor.Context(
-      tmp_dir=os.path.join(out_dir, "tmp"), unique_id="1")
-  model = standard_artifacts.Model()
-  model.uri = os.path.join(out_dir, "model")
-  model_run = standard_artifacts.ModelRun()
-  model_run.uri = os.path.join(out_dir, "model_run")
-  exec_properties = {
-      "train_args": json.dumps({"num_steps": 60}),
-      "eval_args": json.dumps({"num_steps": 2}),
-      "module_file": configs.STUDENT_MODULE,
-      "label_key": features.LABEL_KEY,
-      "raw_label_keys": json.dumps(list(features.RAW_LABEL_KEYS)),
-      "temperature": 2.0,
-      "alpha": 0.9,
-      "task": None,  # binary, from the teacher's one output
-      "batch_size": 64,
-      "learning_rate": 0.01,
-      "teacher_signature": None,
-      "custom_config": "null",
-  }
-  exec_properties.update(overrides)
-  inputs = {"teacher_model": [model_artifact(teacher_uri)],
-            "examples": [examples_artifact(taxi_transform["examples_dir"])],
-            "transform_graph": [transform_graph_artifact(taxi_transform["transform_dir"])]}
-  if raw_examples_dir:
-    inputs["raw_examples"] = [examples_artifact(raw_examples_dir)]
-  executor.Executor(context).Do(inputs, {"model": [model], "model_run": [model_run]},
-                                exec_properties)
-  return model
+  inputs = {"raw_examples": [examples_artifact(raw_examples_dir)]} if raw_examples_dir else {}
+  return run_distiller(taxi_transform, teacher_uri, out_dir, inputs, **overrides)
 
 
 @pytest.fixture(scope="module")

@@ -202,3 +202,27 @@ def test_probabilities_round_trip_to_logits():
   # Regression predictions pass through untouched.
   np.testing.assert_array_equal(
       losses.probabilities(tf.constant([[1.5]]), "regression"), [[1.5]])
+
+
+@pytest.mark.parametrize("task,width", [("binary", 1), ("multiclass", 3), ("regression", 1)])
+def test_rows_without_a_label_count_in_the_soft_term_only(task, width):
+  """A transfer set's rows: the hard term is the labelled rows' mean, the soft
+  term every row's, whatever labels the unlabelled rows carry."""
+  rng = np.random.default_rng(0)
+  teacher = tf.constant(rng.normal(size=(6, width)), tf.float32)
+  student = tf.constant(rng.normal(size=(6, width)), tf.float32)
+  labels = tf.constant([0, 1, 0, 1, 0, 1] if width == 1 else [0, 2, 1, 0, 2, 1])
+  labelled = tf.constant([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+  garbage = tf.concat([labels[:3], tf.constant([1, 0, 1])], axis=0)
+  args = dict(task=task, alpha=0.7, temperature=2.0)
+  masked = losses.distillation_loss(labels, teacher, student, labelled=labelled, **args)
+  other = losses.distillation_loss(garbage, teacher, student, labelled=labelled, **args)
+  whole = losses.distillation_loss(labels, teacher, student, **args)
+  first = losses.distillation_loss(labels[:3], teacher[:3], student[:3], **args)
+  assert float(masked["hard_loss"]) == pytest.approx(float(first["hard_loss"]), rel=1e-6)
+  assert float(other["loss"]) == pytest.approx(float(masked["loss"]), rel=1e-6)
+  assert float(masked["soft_loss"]) == pytest.approx(float(whole["soft_loss"]), rel=1e-6)
+  all_ones = losses.distillation_loss(labels, teacher, student, labelled=tf.ones([6]), **args)
+  assert float(all_ones["loss"]) == pytest.approx(float(whole["loss"]), rel=1e-6)
+  none = losses.distillation_loss(labels, teacher, student, labelled=tf.zeros([6]), **args)
+  assert float(none["hard_loss"]) == 0.0

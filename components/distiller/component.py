@@ -10,6 +10,7 @@ from tfx.dsl.components.base import base_component
 from tfx.dsl.components.base import executor_spec
 from tfx.orchestration import data_types
 from tfx.proto import trainer_pb2
+from tfx.types import channel as channel_types
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as std
 from tfx.utils import json_utils
@@ -126,7 +127,7 @@ class Distiller(base_component.BaseComponent):
 
   def __init__(
       self,
-      teacher_model: types.BaseChannel,
+      teacher_model: Union[types.BaseChannel, Sequence[types.BaseChannel]],
       examples: types.BaseChannel,
       transform_graph: types.BaseChannel,
       label_key: str,
@@ -148,12 +149,19 @@ class Distiller(base_component.BaseComponent):
       custom_config: Optional[Dict[str, Any]] = None,
       raw_examples: Optional[types.BaseChannel] = None,
       teacher_imports: Sequence[str] = (),
-      teacher_folds: int = 0):
+      teacher_folds: int = 0,
+      unlabeled_examples: Optional[types.BaseChannel] = None,
+      synthetic_ratio: float = 0.0):
     """Constructs a Distiller.
 
     Args:
       teacher_model: `Model` channel of the teacher (typically
-        `trainer.outputs["model"]`).
+        `trainer.outputs["model"]`), or a list of them: several teachers,
+        whose outputs (logits; regression: predictions) the student learns
+        averaged, as one ensemble. Each is read the same way (the settings
+        below apply to all), and they must emit the same width. Several
+        teachers travel as one TFX union channel, which LocalDagRunner runs;
+        TFX 1.16's Kubeflow V2 compiler takes one channel per input.
       examples: `Examples` channel of transformed examples
         (`transform.outputs["transformed_examples"]`), with 'train' and 'eval'
         splits unless train_args / eval_args name others.
@@ -209,7 +217,18 @@ class Distiller(base_component.BaseComponent):
         on it, computed once before training; a teacher without them fails
         before training. 0: out-of-fold models are used when the teacher has
         them, and a teacher read through raw examples (another Transform's)
-        never uses them.
+        never uses them. With several teachers: each that has them.
+      unlabeled_examples: optional `Examples` channel of untransformed
+        examples without labels (an ExampleGen's over rows that lack the
+        label's columns; columns they do have are ignored), a transfer set:
+        transformed by `transform_graph`, labelled by the teacher once before
+        training, and mixed into the training batches in proportion to their
+        number, where they count in the soft term only (`transfer.py`).
+      synthetic_ratio: synthetic transfer-set rows per train example (>= 0;
+        0: none), each a train row whose features are partly swapped with
+        other rows' (`transfer.py`), labelled by the teacher like the
+        unlabeled examples. Needs a teacher reading this run's transformed
+        features.
 
     Raises:
       ValueError: for a missing teacher_model / examples / transform_graph, a
@@ -255,6 +274,16 @@ class Distiller(base_component.BaseComponent):
                        f"{teacher_imports!r}.")
 
     folds_lib.check_folds(int(teacher_folds))
+    if not synthetic_ratio >= 0:
+      raise ValueError("synthetic_ratio is the number of synthetic rows per train "
+                       f"example, >= 0; got {synthetic_ratio!r}.")
+    if not isinstance(teacher_model, types.BaseChannel):
+      teachers = list(teacher_model)
+      if not teachers or not all(isinstance(c, types.BaseChannel) for c in teachers):
+        raise ValueError("teacher_model is a Model channel or a non-empty list of "
+                         f"them; got {teacher_model!r}.")
+      teacher_model = (teachers[0] if len(teachers) == 1
+                       else channel_types.union(teachers))
 
     spec = spec_lib.DistillerSpec(
         teacher_model=teacher_model,
@@ -281,6 +310,8 @@ class Distiller(base_component.BaseComponent):
         teacher_imports=(json_utils.dumps(list(teacher_imports))
                          if teacher_imports else None),
         teacher_folds=int(teacher_folds) or None,
+        unlabeled_examples=unlabeled_examples,
+        synthetic_ratio=float(synthetic_ratio) or None,
         model=types.Channel(type=standard_artifacts.Model),
         model_run=types.Channel(type=standard_artifacts.ModelRun))
     super().__init__(spec=spec)

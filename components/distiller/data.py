@@ -1,12 +1,13 @@
 """Reading examples the way the Trainer does: TFX's DataAccessor.
 
 Transformed examples are streamed through TFXIO, never loaded whole;
-untransformed ones (`raw_dataset`, for a teacher of another Transform) are
-parsed and transformed batch by batch with this run's transform graph. Used by the Distiller's executor,
+untransformed ones (`raw_dataset`, for a teacher of another Transform;
+`unlabeled_dataset`, a transfer set's) are parsed and transformed batch by
+batch with this run's transform graph. Used by the Distiller's executor,
 and by any module that needs the labels (the generic models read the label's
 scale with `read_labels`).
 """
-from typing import Callable, List
+from typing import Callable, Dict, Iterable, List
 
 import numpy as np
 import tensorflow as tf
@@ -41,9 +42,7 @@ def raw_dataset(files: List[str], tft_output, label_key: str, model_inputs,
   reads it through its own serving signature; both see the same examples.
   `model_inputs`: the transformed features the student reads.
   """
-  compression = "GZIP" if all(f.endswith(".gz") or "*" in f for f in files) else ""
-  records = tf.data.TFRecordDataset(
-      tf.data.Dataset.list_files(files, shuffle=False), compression_type=compression)
+  records = _records(files)
   if repeat:
     records = records.shuffle(_SHUFFLE_BUFFER, seed=seed).repeat()
   raw_spec = tft_output.raw_feature_spec()
@@ -56,6 +55,38 @@ def raw_dataset(files: List[str], tft_output, label_key: str, model_inputs,
     return features, label, teacher(serialized)
 
   return records.batch(batch_size).map(prepare).prefetch(tf.data.AUTOTUNE)
+
+
+def unlabeled_dataset(files: List[str], tft_output, raw_label_keys: Iterable[str],
+                      model_inputs: Dict[str, tf.TensorSpec],
+                      batch_size: int) -> tf.data.Dataset:
+  """(features, serialized) batches of untransformed examples without labels.
+
+  Parsed with the raw schema less `raw_label_keys` and transformed by this
+  run's transform graph, as the student's `serving_default` does; one epoch
+  in file order. `model_inputs`: the transformed features the student reads.
+  """
+  raw_spec = {name: spec for name, spec in tft_output.raw_feature_spec().items()
+              if name not in set(raw_label_keys)}
+  layer = tft_output.transform_features_layer()
+
+  def prepare(serialized):
+    transformed = layer(tf.io.parse_example(serialized, raw_spec))
+    missing = sorted(set(model_inputs) - set(transformed))
+    if missing:
+      raise ValueError(
+          f"The transformed features {missing} come from the label's columns "
+          f"{sorted(raw_label_keys)}, so unlabeled examples cannot have them.")
+    return {name: transformed[name] for name in model_inputs}, serialized
+
+  return _records(files).batch(batch_size).map(prepare).prefetch(tf.data.AUTOTUNE)
+
+
+def _records(files: List[str]) -> tf.data.Dataset:
+  """The serialized tf.Examples of ExampleGen's files (gzipped TFRecords)."""
+  compression = "GZIP" if all(f.endswith(".gz") or "*" in f for f in files) else ""
+  return tf.data.TFRecordDataset(
+      tf.data.Dataset.list_files(files, shuffle=False), compression_type=compression)
 
 
 def read_labels(fn_args: fn_args_utils.FnArgs, schema: schema_pb2.Schema,

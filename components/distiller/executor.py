@@ -30,6 +30,7 @@ from distill_components.distiller import tasks
 from distill_components.distiller import teacher as teacher_lib
 from distill_components.distiller import teacher_cache
 from distill_components.distiller import training
+from distill_components.distiller import transfer as transfer_lib
 
 # Written first, renamed to Format-Serving only once the student is complete.
 _STAGING_DIR = "Format-Serving.partial"
@@ -87,10 +88,12 @@ class Executor(trainer_executor.GenericExecutor):
           f"{sorted(transformed)}; the Transform's preprocessing_fn must output it.")
     feature_spec = export.model_input_spec(tf_transform_output, label_key)
 
-    teacher_artifact = artifact_utils.get_single_instance(
-        input_dict[spec_lib.TEACHER_MODEL_KEY])
-    teacher_dir = path_utils.serving_model_path(
-        teacher_artifact.uri, path_utils.is_old_model_artifact(teacher_artifact))
+    # One teacher, or several whose outputs are averaged.
+    teacher_artifacts = list(input_dict[spec_lib.TEACHER_MODEL_KEY])
+    if not teacher_artifacts:
+      raise teacher_lib.TeacherContractError("The teacher_model input holds no Model.")
+    teacher_dirs = [path_utils.serving_model_path(
+        a.uri, path_utils.is_old_model_artifact(a)) for a in teacher_artifacts]
     reading = dict(
         # Unset: classification; binary or multiclass follows from the width.
         task=tasks.Task.parse(task or tasks.Task.BINARY),
@@ -98,7 +101,8 @@ class Executor(trainer_executor.GenericExecutor):
         outputs=exec_properties.get(spec_lib.TEACHER_OUTPUTS_KEY) or None,
         imports=json_utils.loads(
             exec_properties.get(spec_lib.TEACHER_IMPORTS_KEY) or "[]"))
-    teacher = teacher_lib.Teacher(teacher_dir, feature_spec, **reading)
+    teachers = [teacher_lib.Teacher(d, feature_spec, **reading) for d in teacher_dirs]
+    teacher = teacher_lib.one_or_ensemble(teachers)
     if task is None:
       task = tasks.Task.BINARY if teacher.width == 1 else tasks.Task.MULTICLASS
     task = tasks.Task.parse(task)
@@ -127,8 +131,19 @@ class Executor(trainer_executor.GenericExecutor):
           f"{type(student).__name__}.")
 
     raw = self._raw_teacher(teacher, input_dict)
-    out_of_fold = _out_of_fold(teacher_artifact.uri, raw is not None, feature_spec,
-                               teacher.width, reading, exec_properties)
+    # Each teacher's out-of-fold models, where it has them, label the train split.
+    folded = [_out_of_fold(a.uri, raw is not None, feature_spec, teacher.width,
+                           reading, exec_properties) for a in teacher_artifacts]
+    out_of_fold = (teacher_lib.one_or_ensemble(
+        [f or t for f, t in zip(folded, teachers)]) if any(folded) else None)
+    synthetic_ratio = float(exec_properties.get(spec_lib.SYNTHETIC_RATIO_KEY) or 0)
+    transfer_lib.check_ratio(synthetic_ratio)
+    if synthetic_ratio and raw is not None:
+      raise transfer_lib.TransferSetError(
+          "Synthetic rows are mixed from this run's transformed features, which "
+          f"the teacher ({raw.source}) does not read: it was trained on another "
+          "Transform. Leave synthetic_ratio at 0, or give unlabeled_examples.")
+    unlabeled = input_dict.get(spec_lib.UNLABELED_EXAMPLES_KEY)
     if raw is not None:
       # The teacher reads raw examples its own way; the student this run's
       # transformed features of the same examples.
@@ -150,24 +165,37 @@ class Executor(trainer_executor.GenericExecutor):
     training.check_output_widths(
         first[2] if raw is not None else teacher.logits(first[0]), student(first[0]))
 
-    cache_dir = None
-    # Out-of-fold outputs are computed once, before training, as a cache is:
-    # every fold model runs on its own rows only.
-    if exec_properties.get(spec_lib.CACHE_TEACHER_OUTPUTS_KEY) or out_of_fold:
+    cache_dir = transfer_dir = None
+    labelled_count, transfer_counts = None, {}
+    # Out-of-fold outputs and a transfer set's are computed once, before
+    # training, as a cache is: every fold model runs on its own rows only.
+    if (exec_properties.get(spec_lib.CACHE_TEACHER_OUTPUTS_KEY) or out_of_fold
+        or unlabeled or synthetic_ratio):
       cache_dir = os.path.join(self._get_tmp_dir(), "teacher_outputs")
-      count = teacher_cache.write(
+      labelled_count = teacher_cache.write(
           None if raw is not None else (out_of_fold or teacher).logits,
           batches(train_files, _CACHE_BATCH_SIZE, False), cache_dir)
-      logging.info("Teacher outputs for %d train examples cached in %s.", count,
-                   cache_dir)
+      logging.info("Teacher outputs for %d train examples cached in %s.",
+                   labelled_count, cache_dir)
       train_data = teacher_cache.read(cache_dir, batch_size)
+    if unlabeled or synthetic_ratio:
+      transfer_dir = os.path.join(self._get_tmp_dir(), "transfer_set")
+      transfer_counts = self._write_transfer_set(
+          transfer_dir, unlabeled, synthetic_ratio, teacher, raw, feature_spec,
+          tf_transform_output, exec_properties,
+          lambda: batches(train_files, _CACHE_BATCH_SIZE, False))
+      logging.info("Transfer set labelled by the teacher: %s.", transfer_counts)
+      if sum(transfer_counts.values()):
+        train_data = transfer_lib.mix(cache_dir, transfer_dir, labelled_count,
+                                      sum(transfer_counts.values()), batch_size)
 
     distillation = training.Distillation(
         student, teacher.logits, task=task, alpha=alpha, temperature=temperature,
         optimizer=tf.keras.optimizers.Adam(
             float(exec_properties[spec_lib.LEARNING_RATE_KEY])))
     logging.info("Distilling %s into a student of %d weights: T=%s alpha=%s, "
-                 "%d steps of %d examples.", teacher_dir, student.count_params(),
+                 "%d steps of %d examples.", ", ".join(teacher_dirs),
+                 student.count_params(),
                  temperature, alpha, fn_args.train_steps, batch_size)
     model_uri = artifact_utils.get_single_uri(output_dict[std.MODEL_KEY])
     try:
@@ -176,8 +204,9 @@ class Executor(trainer_executor.GenericExecutor):
                        summary_every=_SUMMARY_EVERY_STEPS,
                        backup_dir=_backup_dir(model_uri, input_dict, exec_properties))
     finally:
-      if cache_dir:
-        fileio.rmtree(cache_dir)
+      for directory in (cache_dir, transfer_dir):
+        if directory:
+          fileio.rmtree(directory)
     # The eval split is scored against the teacher itself, cached or not.
     eval_metrics = distillation.evaluate(eval_data, fn_args.eval_steps)
     logging.info("Student on the eval split: %s", eval_metrics)
@@ -190,17 +219,27 @@ class Executor(trainer_executor.GenericExecutor):
     fileio.rename(staging_dir, fn_args.serving_model_dir)
 
     student_params = student.count_params()
-    teacher_bytes = export.saved_model_bytes(teacher_dir)
+    teacher_bytes = sum(export.saved_model_bytes(d) for d in teacher_dirs)
     student_bytes = export.saved_model_bytes(fn_args.serving_model_dir)
     record = artifact_utils.get_single_instance(output_dict[std.MODEL_KEY])
-    record.set_string_custom_property(properties.TEACHER_URI, teacher_artifact.uri)
+    record.set_string_custom_property(properties.TEACHER_URI, teacher_artifacts[0].uri)
+    record.set_int_custom_property(properties.TEACHERS, len(teacher_artifacts))
+    if len(teacher_artifacts) > 1:
+      record.set_string_custom_property(
+          properties.TEACHER_URIS, json.dumps([a.uri for a in teacher_artifacts]))
+    if labelled_count is not None:
+      record.set_int_custom_property(properties.LABELLED_EXAMPLES, labelled_count)
+    record.set_int_custom_property(
+        properties.UNLABELED_EXAMPLES, transfer_counts.get(transfer_lib.UNLABELED, 0))
+    record.set_int_custom_property(
+        properties.SYNTHETIC_EXAMPLES, transfer_counts.get(transfer_lib.SYNTHETIC, 0))
     record.set_string_custom_property(properties.TEACHER_SOURCE, teacher_source)
     record.set_string_custom_property(properties.TASK, task.value)
     record.set_float_custom_property(properties.TEMPERATURE, temperature)
     record.set_float_custom_property(properties.ALPHA, alpha)
     record.set_int_custom_property(properties.CACHE_TEACHER_OUTPUTS, int(bool(cache_dir)))
     record.set_int_custom_property(properties.TEACHER_FOLDS,
-                                   out_of_fold.folds if out_of_fold else 0)
+                                   max((f.folds for f in folded if f), default=0))
     if teacher.num_params:  # a tree ensemble has no weights to count
       record.set_int_custom_property(properties.TEACHER_PARAMS, teacher.num_params)
       record.set_float_custom_property(
@@ -212,6 +251,30 @@ class Executor(trainer_executor.GenericExecutor):
       record.set_float_custom_property(properties.EVAL_PREFIX + name, float(value))
     logging.info("Student written to %s (%d weights, teacher %d).",
                  fn_args.serving_model_dir, student_params, teacher.num_params)
+
+
+  def _write_transfer_set(self, path, unlabeled, ratio, teacher, raw, feature_spec,
+                          tf_transform_output, exec_properties, train_batches
+                          ) -> Dict[str, int]:
+    """Labels the transfer set with the teacher, once; its rows by source."""
+    sources = {}
+    if unlabeled:
+      artifact = artifact_utils.get_single_instance(unlabeled)
+      files = [io_utils.all_files_pattern(artifact_utils.get_split_uri([artifact], split))
+               for split in artifact_utils.decode_split_names(artifact.split_names)]
+      try:
+        dataset = data.unlabeled_dataset(
+            files, tf_transform_output,
+            json_utils.loads(exec_properties[spec_lib.RAW_LABEL_KEYS_KEY]),
+            feature_spec, _CACHE_BATCH_SIZE)
+      except ValueError as e:
+        raise transfer_lib.TransferSetError(f"unlabeled_examples: {e}") from e
+      sources[transfer_lib.UNLABELED] = lambda: transfer_lib.unlabeled_rows(
+          dataset, teacher.logits, raw)
+    if ratio:
+      sources[transfer_lib.SYNTHETIC] = lambda: transfer_lib.synthetic_rows(
+          train_batches(), teacher.logits, ratio)
+    return transfer_lib.write(sources, feature_spec, teacher.width, path)
 
 
 def _out_of_fold(teacher_uri: str, raw: bool, feature_spec, width: int,

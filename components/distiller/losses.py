@@ -16,6 +16,11 @@ Regression:
     soft_loss = MSE(teacher, student)
     hard_loss = MSE(labels, student)
 
+With a transfer set (`transfer.py`) a batch also holds examples without a
+label: `labelled` marks the rows that have one. The soft term is the mean over
+every row, the hard term the mean over the labelled rows only (0 when a batch
+has none).
+
 The T^2 factor keeps the soft term's gradients on the same scale as the hard
 term's whatever the temperature: d(KL)/d(student) shrinks as 1/T^2.
 
@@ -23,7 +28,7 @@ Every loss here is a batch mean, built on Keras's own losses; this module
 imports no orchestrator so it can be tested with numbers worked out by hand.
 """
 
-from typing import Dict, Union
+from typing import Dict, Optional, Union
 
 import tensorflow as tf
 
@@ -62,18 +67,37 @@ def soft_loss(teacher_logits: tf.Tensor, student_logits: tf.Tensor,
 
 def hard_loss(labels: tf.Tensor, student_logits: tf.Tensor) -> tf.Tensor:
   """Cross-entropy of the student's logits against the true labels."""
+  return tf.reduce_mean(_hard_per_example(labels, student_logits, True))
+
+
+def _labelled_mean(per_example: tf.Tensor, labelled: tf.Tensor) -> tf.Tensor:
+  """Mean of a [batch] loss over the rows `labelled` marks (1.0), 0 if none."""
+  labelled = tf.cast(tf.reshape(labelled, [-1]), per_example.dtype)
+  return tf.math.divide_no_nan(tf.reduce_sum(per_example * labelled),
+                               tf.reduce_sum(labelled))
+
+
+def _hard_per_example(labels: tf.Tensor, student_logits: tf.Tensor,
+                      classification: bool) -> tf.Tensor:
+  """hard_loss's terms, one per row ([batch])."""
+  none = tf.keras.losses.Reduction.NONE
+  if not classification:
+    return tf.keras.losses.MeanSquaredError(reduction=none)(
+        tf.cast(tf.reshape(labels, tf.shape(student_logits)), student_logits.dtype),
+        student_logits)
   labels = tf.reshape(labels, [-1, 1])
   if student_logits.shape[-1] == 1:
-    return tf.keras.losses.BinaryCrossentropy(from_logits=True)(
+    return tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction=none)(
         tf.cast(labels, student_logits.dtype), student_logits)
-  return tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
-      labels, student_logits)
+  return tf.keras.losses.SparseCategoricalCrossentropy(
+      from_logits=True, reduction=none)(labels, student_logits)
 
 
 def distillation_loss(labels: tf.Tensor, teacher_outputs: tf.Tensor,
                       student_outputs: tf.Tensor, *,
                       task: Union[tasks.Task, str], alpha: float,
-                      temperature: float) -> Dict[str, tf.Tensor]:
+                      temperature: float,
+                      labelled: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
   """Returns {'loss', 'soft_loss', 'hard_loss'}, each a scalar batch mean.
 
   Args:
@@ -85,15 +109,22 @@ def distillation_loss(labels: tf.Tensor, teacher_outputs: tf.Tensor,
       classification losses; the outputs' width picks the Bernoulli form).
     alpha: weight of the soft (teacher) term, in [0, 1].
     temperature: softening temperature T > 0 (unused for regression).
+    labelled: optional [batch] 1.0 / 0.0: which rows have a true label (the
+      others, a transfer set's, count in the soft term only; their `labels`
+      are ignored). None: every row.
   """
-  if not tasks.Task.parse(task).is_classification:
-    mse = tf.keras.losses.MeanSquaredError()
-    soft = mse(tf.cast(teacher_outputs, student_outputs.dtype), student_outputs)
-    hard = mse(tf.cast(tf.reshape(labels, tf.shape(student_outputs)),
-                       student_outputs.dtype), student_outputs)
-  else:
+  classification = tasks.Task.parse(task).is_classification
+  if classification:
     soft = soft_loss(teacher_outputs, student_outputs, temperature)
-    hard = hard_loss(labels, student_outputs)
+  else:
+    soft = tf.keras.losses.MeanSquaredError()(
+        tf.cast(teacher_outputs, student_outputs.dtype), student_outputs)
+  if labelled is None:
+    hard = tf.reduce_mean(
+        _hard_per_example(labels, student_outputs, classification))
+  else:
+    hard = _labelled_mean(
+        _hard_per_example(labels, student_outputs, classification), labelled)
   return {
       "loss": alpha * soft + (1.0 - alpha) * hard,
       "soft_loss": soft,

@@ -9,6 +9,8 @@ this one imports without loading TFX).
 
 # On the Distiller's student Model.
 TEACHER_URI = "teacher_uri"
+TEACHERS = "teachers"  # how many teachers' outputs were averaged
+TEACHER_URIS = "teacher_uris"  # JSON list, with several teachers
 TEACHER_SOURCE = "teacher_source"  # how the teacher was read (signature, Keras)
 TASK = "task"  # Task.value: binary, multiclass, regression
 TEMPERATURE = "temperature"
@@ -16,6 +18,12 @@ ALPHA = "alpha"
 CACHE_TEACHER_OUTPUTS = "cache_teacher_outputs"  # 1 or 0
 # k: the train split's soft labels came from k out-of-fold models; 0: the teacher.
 TEACHER_FOLDS = "teacher_folds"
+# The examples the student learnt from: the labelled train split (when its
+# teacher outputs were computed before training), and the transfer set's
+# unlabeled and synthetic rows (soft term only).
+LABELLED_EXAMPLES = "labelled_examples"
+UNLABELED_EXAMPLES = "unlabeled_examples"
+SYNTHETIC_EXAMPLES = "synthetic_examples"
 TEACHER_PARAMS = "teacher_params"
 STUDENT_PARAMS = "student_params"
 COMPRESSION_RATIO = "compression_ratio"  # teacher params / student params

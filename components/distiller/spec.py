@@ -27,6 +27,8 @@ TEACHER_OUTPUTS_KEY = "teacher_outputs"
 RAW_EXAMPLES_KEY = "raw_examples"
 TEACHER_IMPORTS_KEY = "teacher_imports"
 TEACHER_FOLDS_KEY = "teacher_folds"
+UNLABELED_EXAMPLES_KEY = "unlabeled_examples"
+SYNTHETIC_RATIO_KEY = "synthetic_ratio"
 
 
 class DistillerSpec(ComponentSpec):
@@ -61,9 +63,12 @@ class DistillerSpec(ComponentSpec):
       # k > 1: the teacher's Model artifact must hold k out-of-fold models
       # (folds.py); 0 or unset: they are used if it has them.
       TEACHER_FOLDS_KEY: ExecutionParameter(type=int, optional=True),
+      # Synthetic transfer-set rows per train example (transfer.py); 0: none.
+      SYNTHETIC_RATIO_KEY: ExecutionParameter(type=float, optional=True),
       std.CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {
+      # One Model, or several (a union channel) whose outputs are averaged.
       TEACHER_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
       std.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
       std.TRANSFORM_GRAPH_KEY: ChannelParameter(
@@ -76,6 +81,10 @@ class DistillerSpec(ComponentSpec):
       # another Transform (reused, imported): it reads them through its own
       # serving signature while the student reads this run's Transform.
       RAW_EXAMPLES_KEY: ChannelParameter(
+          type=standard_artifacts.Examples, optional=True),
+      # Untransformed examples without labels (an ExampleGen's), a transfer
+      # set: the student learns the teacher's outputs on them (transfer.py).
+      UNLABELED_EXAMPLES_KEY: ChannelParameter(
           type=standard_artifacts.Examples, optional=True),
   }
   OUTPUTS = {

@@ -162,6 +162,46 @@ class OutOfFold:
     return tf.dynamic_stitch(rows, parts)
 
 
+class Ensemble:
+  """Several teachers read as one: the mean of their logits (regression: of
+  their predictions), as Hinton et al. (2015) distil an ensemble.
+
+  `members` are Teachers or OutOfFolds (their `logits` are averaged), or
+  RawReaders (called); all must emit the same width.
+  """
+
+  def __init__(self, members: Sequence[Any]):
+    self.members = list(members)
+    widths = {m.width for m in self.members}
+    if len(widths) != 1:
+      raise TeacherContractError(
+          f"The teachers emit different widths {sorted(widths)}: "
+          + "; ".join(f"{m.source}: {m.width}" for m in self.members)
+          + ". Every teacher of one student must emit the same outputs.")
+    self.width = widths.pop()
+    self.source = (f"the mean of {len(self.members)} teachers: "
+                   + "; ".join(m.source for m in self.members))
+    self.num_params = sum(getattr(m, "num_params", 0) for m in self.members)
+    self.input_names = sorted({n for m in self.members
+                               for n in getattr(m, "input_names", ())})
+
+  def raw_reader(self) -> Optional["Ensemble"]:
+    """The members' raw readers as one, or None unless every member has one."""
+    readers = [m.raw_reader() for m in self.members]
+    return None if None in readers else Ensemble(readers)
+
+  def logits(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
+    return tf.add_n([m.logits(features) for m in self.members]) / len(self.members)
+
+  def __call__(self, serialized: tf.Tensor) -> tf.Tensor:
+    return tf.add_n([m(serialized) for m in self.members]) / len(self.members)
+
+
+def one_or_ensemble(members: Sequence[Any]):
+  """The only member, or the Ensemble of several."""
+  return members[0] if len(members) == 1 else Ensemble(members)
+
+
 class RawReader:
   """A teacher called as it serves: serialized raw tf.Examples in, through its
   own `serving_default` (its own Transform inside), [batch, K] logits out.
@@ -173,8 +213,9 @@ class RawReader:
   probabilities is read from its name, else from the op computing it.
   """
 
-  def __init__(self, fn, output: str, kind: Optional[str]):
+  def __init__(self, fn, output: str, kind: Optional[str], width: int):
     self._fn = fn
+    self.width = width
     self._argument = next(iter(fn.structured_input_signature[1]))
     self._output, self._kind = output, kind
     self.source = f"its serving_default on raw examples ({output!r}, {kind or 'predictions'})"
@@ -200,7 +241,7 @@ class RawReader:
       kind = outputs_lib.head(fn).kind if len(returned) == 1 else None
       if kind is None:
         return None
-    return cls(fn, output, kind)
+    return cls(fn, output, kind, width)
 
   def __call__(self, serialized: tf.Tensor) -> tf.Tensor:
     out = tf.cast(self._fn(**{self._argument: serialized})[self._output], tf.float32)

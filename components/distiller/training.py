@@ -2,7 +2,9 @@
 
 No TFX. The executor feeds it `tf.data` batches of (transformed features,
 label), or (features, label, teacher logits) when the teacher's outputs are
-cached (`teacher_cache.py`). `DistillationModel` is a tf-keras `Model` around
+cached (`teacher_cache.py`). With a transfer set (`transfer.py`) a batch is (features,
+labels, teacher logits, labelled): rows without a label weigh in the soft
+term only. `DistillationModel` is a tf-keras `Model` around
 the student whose `train_step`/`test_step` compute the distillation loss
 (`losses.py`); Keras' `fit` trains it, several steps per call
 (`steps_per_execution`), with Keras callbacks: TensorBoard (the curves in the
@@ -55,7 +57,8 @@ class DistillationModel(tf.keras.Model):
   Only the student's weights change; the teacher is called, never trained.
   Calling the model calls the student. A batch is (features, labels), and
   the teacher is called on the features, or (features, labels, teacher
-  logits) from the teacher-output cache. Each train step returns its own loss
+  logits) from the teacher-output cache, or (features, labels, teacher
+  logits, labelled) with a transfer set. Each train step returns its own loss
   terms (not running means), so logs and curves show the step's values.
   """
 
@@ -83,18 +86,20 @@ class DistillationModel(tf.keras.Model):
     return self.student(features, training=training)
 
   def _unpack(self, data):
-    """(features, labels, teacher logits) of a batch, cached or not."""
-    if len(data) == 3:  # cached: the teacher ran once, before training
+    """(features, labels, teacher logits, labelled or None) of a batch."""
+    if len(data) == 4:  # with a transfer set: which rows have a label
       return data
+    if len(data) == 3:  # cached: the teacher ran once, before training
+      return (*data, None)
     features, labels = data
-    return features, labels, self.teacher_logits(features)
+    return features, labels, self.teacher_logits(features), None
 
-  def _terms(self, features, labels, teacher, training):
+  def _terms(self, features, labels, teacher, labelled, training):
     teacher = tf.stop_gradient(teacher)
     student = self(features, training=training)
     values = losses.distillation_loss(
         labels, teacher, student, task=self.task, alpha=self.alpha,
-        temperature=self.temperature)
+        temperature=self.temperature, labelled=labelled)
     if self.task.is_classification:
       values["agreement"] = tf.reduce_mean(tf.cast(
           tf.equal(predicted_class(teacher), predicted_class(student)),
@@ -120,8 +125,8 @@ class DistillationModel(tf.keras.Model):
 
   @tf.autograph.experimental.do_not_convert
   def test_step(self, data):
-    features, labels, teacher = self._unpack(data)
-    values = self._terms(features, labels, teacher, training=False)
+    features, labels, teacher, labelled = self._unpack(data)
+    values = self._terms(features, labels, teacher, labelled, training=False)
     examples = tf.shape(labels)[0]
     for name, value in values.items():
       self._means[name].update_state(value, sample_weight=examples)

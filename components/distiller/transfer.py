@@ -1,0 +1,158 @@
+"""The transfer set: examples the student learns from the teacher alone.
+
+A student trained alone learns from the labelled train split only; a
+distilled one can also learn from examples nobody labelled, by matching the
+teacher's outputs on them (Buciluǎ et al. 2006, "Model compression": a
+transfer set larger than the training set; Fakoor et al. 2020, FAST-DAD: rows
+synthesised from the training data). Two sources, either or both:
+
+- Unlabeled examples: untransformed tf.Examples (an ExampleGen's output over
+  rows without the label: the Distiller's `unlabeled_examples`), parsed
+  without the label's columns and transformed by this run's transform graph,
+  as serving does (`data.unlabeled_dataset`). Every split of the artifact is
+  read.
+- Synthetic rows, `synthetic_ratio` per train example (`synthesize`): a
+  random train row each of whose transformed features is, with probability
+  SWAP_PROBABILITY, that feature of another random train row of the same
+  batch. Per-feature resampling keeps most of a row's joint structure and
+  reaches combinations the train split does not hold.
+
+The teacher labels them once, before training, as the teacher-output cache
+labels the train split (`write`), and training draws each batch from both
+caches in proportion to their sizes (`mix`). A transfer row carries
+labelled = 0: it counts in the soft term only (`losses.distillation_loss`).
+"""
+from typing import Callable, Dict, Iterable, Iterator, Optional, Tuple
+
+import tensorflow as tf
+
+from distill_components.distiller import teacher_cache
+
+Features = Dict[str, tf.Tensor]
+Rows = Iterator[Tuple[Features, tf.Tensor]]
+
+# The transfer set's sources, as `write` counts them.
+UNLABELED = "unlabeled"
+SYNTHETIC = "synthetic"
+
+# The chance that a synthetic row takes a feature from another row than its
+# own base row.
+SWAP_PROBABILITY = 0.25
+
+
+class TransferSetError(ValueError):
+  """The transfer set cannot be read or made as asked."""
+
+
+def check_ratio(ratio: float) -> None:
+  if not ratio >= 0:
+    raise TransferSetError(
+        f"synthetic_ratio is the number of synthetic rows per train example, "
+        f">= 0; got {ratio!r}.")
+
+
+def synthesize(features: Features, count: int, generator: tf.random.Generator,
+               swap_probability: float = SWAP_PROBABILITY) -> Features:
+  """`count` rows mixed from the rows of a batch of transformed features."""
+  for name, values in features.items():
+    if isinstance(values, tf.SparseTensor):
+      raise TransferSetError(
+          f"Synthetic rows are mixed from dense transformed features; {name!r} "
+          "is sparse. Leave synthetic_ratio at 0 or make the preprocessing_fn "
+          "output it dense.")
+  rows = tf.shape(next(iter(features.values())))[0]
+  base = generator.uniform([count], 0, rows, dtype=tf.int32)
+  mixed = {}
+  for name in sorted(features):
+    donor = generator.uniform([count], 0, rows, dtype=tf.int32)
+    swap = generator.uniform([count]) < swap_probability
+    mixed[name] = tf.gather(features[name], tf.where(swap, donor, base))
+  return mixed
+
+
+def synthetic_rows(batches: Iterable, teacher: Callable[[Features], tf.Tensor],
+                   ratio: float, seed: int = 0) -> Rows:
+  """(synthetic features, teacher logits) made from each train batch.
+
+  `batches` yields (features, labels) of the train split, one epoch; the
+  rows made add up to round(ratio * examples read), however it is batched.
+  """
+  check_ratio(ratio)
+  generator = tf.random.Generator.from_seed(seed)
+  seen = made = 0
+  for features, labels in batches:
+    seen += int(tf.shape(labels)[0])
+    count = round(ratio * seen) - made
+    if count <= 0:
+      continue
+    made += count
+    mixed = synthesize(features, count, generator)
+    yield mixed, teacher(mixed)
+
+
+def unlabeled_rows(dataset: tf.data.Dataset,
+                   teacher: Callable[[Features], tf.Tensor],
+                   raw_teacher: Optional[Callable[[tf.Tensor], tf.Tensor]] = None
+                   ) -> Rows:
+  """(features, teacher logits) of each batch of `data.unlabeled_dataset`.
+
+  The teacher reads the transformed features, or with `raw_teacher` (a
+  teacher of another Transform) the serialized examples themselves.
+  """
+  try:
+    for features, serialized in dataset:
+      yield features, (raw_teacher(serialized) if raw_teacher
+                       else teacher(features))
+  except tf.errors.InvalidArgumentError as e:
+    raise TransferSetError(
+        "The unlabeled examples do not parse with the raw schema less the "
+        f"label's columns (each needs every other column the schema requires): "
+        f"{e.message.splitlines()[0]}") from e
+
+
+def write(sources: Dict[str, Callable[[], Rows]],
+          features_spec: Dict[str, tf.TensorSpec], width: int,
+          path: str) -> Dict[str, int]:
+  """Saves the (features, teacher logits) batches of every source, one after
+  another; returns the rows saved from each, by source name.
+
+  The teacher runs in the sources' generators, eagerly (as in
+  `teacher_cache.write`): where TensorFlow places it, not in a tf.data
+  function. Features are cast and shaped as `features_spec` says.
+  """
+  counts = dict.fromkeys(sources, 0)
+
+  def rows():
+    for name, source in sources.items():
+      for features, logits in source():
+        counts[name] += int(tf.shape(logits)[0])
+        yield ({key: tf.cast(tf.reshape(features[key], [-1, *spec.shape[1:]]),
+                             spec.dtype)
+                for key, spec in features_spec.items()}, logits)
+
+  tf.data.Dataset.from_generator(
+      rows, output_signature=(
+          features_spec, tf.TensorSpec([None, width], tf.float32))).save(path)
+  return counts
+
+
+def mix(labelled_path: str, transfer_path: str, labelled_count: int,
+        transfer_count: int, batch_size: int, seed: int = 0) -> tf.data.Dataset:
+  """(features, labels, teacher logits, labelled) batches from both caches.
+
+  Each example is drawn from the labelled cache (`teacher_cache.write`'s)
+  with probability labelled / (labelled + transfer), else from the transfer
+  set; both are shuffled as the online input is, and repeated without end.
+  """
+  labelled = tf.data.Dataset.load(labelled_path).unbatch()
+  label_spec = labelled.element_spec[1]
+  labelled = labelled.map(lambda f, y, t: (f, y, t, tf.constant(1.0)))
+  transfer = tf.data.Dataset.load(transfer_path).unbatch().map(
+      lambda f, t: (f, tf.zeros(label_spec.shape, label_spec.dtype), t,
+                    tf.constant(0.0)))
+  total = labelled_count + transfer_count
+  streams = [d.shuffle(teacher_cache.SHUFFLE_BUFFER, seed=seed).repeat()
+             for d in (labelled, transfer)]
+  return (tf.data.Dataset.sample_from_datasets(
+      streams, weights=[labelled_count / total, transfer_count / total], seed=seed)
+          .batch(batch_size).prefetch(tf.data.AUTOTUNE))
