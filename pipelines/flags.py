@@ -26,15 +26,15 @@ class InputError(ValueError):
   """A command-line input that cannot work; the message says why."""
 
 
-def check_data_root(data_root: str) -> List[str]:
+def check_data_root(data_root: str, flag: str = "--data-root") -> List[str]:
   """Returns the CSV files under data_root; raises InputError if unusable."""
   if not os.path.isdir(data_root):
-    raise InputError(f"--data-root {data_root!r} is not a directory.")
+    raise InputError(f"{flag} {data_root!r} is not a directory.")
   files = sorted(glob.glob(os.path.join(data_root, "*.csv")))
   if not files:
     found = sorted(os.listdir(data_root))[:5]
     raise InputError(
-        f"--data-root {data_root!r} holds no .csv file (found {found or 'nothing'}); "
+        f"{flag} {data_root!r} holds no .csv file (found {found or 'nothing'}); "
         "CsvExampleGen needs CSV files with a header row.")
   return files
 
@@ -161,6 +161,14 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
   data.add_argument("--num-classes", type=_positive_int, default=None,
                     help="multiclass: the number of classes, when the data "
                     "cannot be read here (a remote --data-root)")
+  data.add_argument("--unlabeled-root", default=None, metavar="DIR",
+                    help="a transfer set: CSV files of rows without the label, "
+                    "which the teacher labels for the student (soft term only)")
+  data.add_argument("--synthetic-ratio", type=_float_in(0, float("inf")),
+                    default=None, metavar="R",
+                    help="a synthetic transfer set: R rows per train example, "
+                    "each a train row with some features taken from other "
+                    "rows, labelled by the teacher (default 0: none)")
   code = parser.add_argument_group(
       "your code: a module file (.py) or a Python path to the function; "
       "default: the zero-code generic module")
@@ -343,7 +351,7 @@ _FIELDS = {
     "preprocessing_module": "preprocessing", "teacher_module": "teacher",
     "student_module": "student", "teacher_outputs": "teacher_outputs",
     "teacher_type": "teacher_type", "teacher_imports": "teacher_imports",
-    "teacher_folds": "teacher_folds",
+    "teacher_folds": "teacher_folds", "synthetic_ratio": "synthetic_ratio",
     "train_steps": "train_steps", "eval_steps": "eval_steps",
     "distill_steps": "distill_steps", "temperature": "temperature",
     "alpha": "alpha", "batch_size": "batch_size",
@@ -514,6 +522,11 @@ def settings_from_args(args: argparse.Namespace, *, say=print):
     # column has no type and is left out); a user's module is not read here.
     check_table(files, demo.READ_COLUMNS if use_demo else
                 [args.label] if args.preprocessing_module is None else [])
+  if args.unlabeled_root:
+    values["unlabeled_root"] = args.unlabeled_root
+    if not is_remote(args.unlabeled_root):
+      check_data_root(args.unlabeled_root, "--unlabeled-root")
+      values["unlabeled_root"] = os.path.abspath(args.unlabeled_root)
   link = None
   if args.teacher_model:
     values["teacher_model"], link = _teacher_model_dir(args.teacher_model,

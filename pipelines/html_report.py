@@ -542,6 +542,10 @@ def read(sqlite_path: str, summary: report.RunSummary, latency: bool = True) -> 
                       ("temperature", properties.TEMPERATURE),
                       ("alpha (weight of the soft loss)", properties.ALPHA),
                       ("teacher outputs cached", properties.CACHE_TEACHER_OUTPUTS),
+                      ("teachers averaged", properties.TEACHERS),
+                      ("labelled train examples", properties.LABELLED_EXAMPLES),
+                      ("unlabeled examples (transfer set)", properties.UNLABELED_EXAMPLES),
+                      ("synthetic examples (transfer set)", properties.SYNTHETIC_EXAMPLES),
                       ("agreement with the teacher (eval)", properties.EVAL_AGREEMENT)):
     value = _custom(model, name)
     if value is not None:

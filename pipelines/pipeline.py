@@ -3,7 +3,7 @@
 ExampleGen -> StatisticsGen -> SchemaGen, or ImportSchemaGen (a curated or
 kept schema) -> ExampleValidator -> DataGate (fails on any anomaly) ->
 Transform -> Trainer (teacher), or Importer (an existing teacher) ->
-Distiller (student) -> FidelityEvaluator (student vs teacher) -> [if blessed] NoRegressionEvaluator (student vs the latest blessed
+Distiller (student; with a transfer set, UnlabeledExampleGen's rows too) -> FidelityEvaluator (student vs teacher) -> [if blessed] NoRegressionEvaluator (student vs the latest blessed
 student) -> Pusher (only when both gates blessed).
 
 Every setting comes from one `Settings`; the local command line, the Kubeflow
@@ -75,6 +75,15 @@ def create_pipeline(
       custom_config=module_config,
       **_code(s.preprocessing_code, "module_file", "preprocessing_fn"))
   transform.add_upstream_node(data_gate)
+  unlabeled = None
+  if s.unlabeled_root:
+    # A transfer set: every row in one split; the Distiller transforms them
+    # with this run's Transform graph and the teacher labels them.
+    unlabeled = tfx.components.CsvExampleGen(
+        input_base=s.unlabeled_root,
+        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(
+            splits=[tfx.proto.SplitConfig.Split(name="unlabeled", hash_buckets=1)])),
+    ).with_id(names.UNLABELED_EXAMPLE_GEN)
   if s.teacher_model:
     teacher = tfx.dsl.Importer(
         source_uri=s.teacher_model,
@@ -114,9 +123,12 @@ def create_pipeline(
       raw_examples=example_gen.outputs["examples"] if s.teacher_model else None,
       teacher_imports=s.teacher_modules,
       teacher_folds=s.folds,
+      unlabeled_examples=unlabeled.outputs["examples"] if unlabeled else None,
+      synthetic_ratio=s.synthetic_ratio,
       **_code(s.student_code, "module_file", "build_student"))
   components = [example_gen, statistics_gen, schema_gen, example_validator,
-                data_gate, transform, teacher, distiller]
+                data_gate, transform, *([unlabeled] if unlabeled else []), teacher,
+                distiller]
   fidelity = Evaluator(
       examples=example_gen.outputs["examples"],
       model=distiller.outputs["model"],

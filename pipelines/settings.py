@@ -124,6 +124,16 @@ class Settings(pydantic.BaseModel):
       "tree teacher, else 0")
   custom_config: Dict[str, Any] = pydantic.Field(default_factory=dict)
 
+  # The transfer set: examples the student learns the teacher's outputs on.
+  unlabeled_root: Optional[str] = pydantic.Field(
+      default=None, description="a directory of CSV files of rows without the "
+      "label (its columns may be absent): the teacher labels them and the "
+      "student learns its outputs on them too (soft term only)")
+  synthetic_ratio: float = pydantic.Field(
+      default=0.0, ge=0, description="synthetic rows per train example, each a "
+      "train row with some features swapped with other rows', labelled by the "
+      "teacher like the unlabeled rows; 0: none")
+
   # Training.
   train_steps: int = pydantic.Field(default=400, gt=0)
   eval_steps: int = pydantic.Field(default=150, gt=0)
@@ -204,6 +214,11 @@ class Settings(pydantic.BaseModel):
       raise ValueError("teacher_folds: the zero-code MLP teacher writes no "
                        "out-of-fold models; use teacher_type gbt, or a teacher "
                        "module that writes them (distill_components.distiller.folds)")
+    if self.synthetic_ratio and self.teacher_model:
+      raise ValueError("synthetic_ratio: synthetic rows are mixed from this run's "
+                       "transformed features, which an existing teacher "
+                       "(teacher_model, trained on another Transform) does not "
+                       "read; use unlabeled_root instead")
     if any(not m or not all(p.isidentifier() for p in m.split("."))
            for m in self.teacher_imports):
       raise ValueError(f"teacher_imports holds a name that is not a Python "

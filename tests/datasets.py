@@ -41,11 +41,13 @@ def penguins(directory: str, rows: int = 330, seed: int = 0) -> str:
                 data)
 
 
-def mixed(directory: str, rows: int = 1200, seed: int = 0) -> str:
+def mixed(directory: str, rows: int = 1200, seed: int = 0,
+          with_label: bool = True) -> str:
   """String and numeric features, missing cells, a string label ("churn"/"stay").
 
   The label depends on a numeric feature, a string feature and their mix, so
-  a model must use both kinds to do well.
+  a model must use both kinds to do well. `with_label=False`: the same kind
+  of rows without the label column (a transfer set).
   """
   rng = np.random.default_rng(seed)
   plan = rng.choice(["basic", "plus", "pro", "team"], rows, p=[.4, .3, .2, .1])
@@ -66,6 +68,7 @@ def mixed(directory: str, rows: int = 1200, seed: int = 0) -> str:
     if rng.random() < 0.08:
       row[2] = ""  # a missing number
     data.append(row)
-  return _write(os.path.join(directory, "customers.csv"),
-                ["plan", "region", "tenure_months", "monthly_spend", "tickets",
-                 "outcome"], data)
+  columns = ["plan", "region", "tenure_months", "monthly_spend", "tickets", "outcome"]
+  if not with_label:
+    columns, data = columns[:-1], [row[:-1] for row in data]
+  return _write(os.path.join(directory, "customers.csv"), columns, data)

@@ -325,3 +325,25 @@ def test_teacher_type_and_imports_flags(tmp_path, capsys):
   with pytest.raises(SystemExit):
     cli.build_parser().parse_args(zero_code + ["--teacher-folds", "1"])
   assert "a number of folds >= 2, got 1" in capsys.readouterr().err
+
+
+def test_transfer_set_flags(tmp_path, capsys):
+  data = _table(tmp_path, "a,colour", ["1,red", "2,blue", "3,green", "4,red"])
+  zero_code = ["run", "--data-root", data, "--label", "colour", "--pipeline-root",
+               str(tmp_path / "r")]
+  unlabeled = tmp_path / "unlabeled"
+  unlabeled.mkdir()
+  (unlabeled / "rows.csv").write_text("a\n5\n6\n")
+  settings = flags.settings_from_args(cli.build_parser().parse_args(
+      zero_code + ["--unlabeled-root", str(unlabeled), "--synthetic-ratio", "2"]),
+      say=lambda *a: None)
+  assert settings.unlabeled_root == str(unlabeled) and settings.synthetic_ratio == 2.0
+  assert flags.settings_from_args(cli.build_parser().parse_args(zero_code),
+                                  say=lambda *a: None).synthetic_ratio == 0.0
+  assert cli.main(zero_code + ["--unlabeled-root", str(tmp_path / "nowhere")]) == 2
+  assert "--unlabeled-root" in capsys.readouterr().err
+  (tmp_path / "empty").mkdir()
+  assert cli.main(zero_code + ["--unlabeled-root", str(tmp_path / "empty")]) == 2
+  assert "holds no .csv file" in capsys.readouterr().err
+  with pytest.raises(SystemExit):
+    cli.build_parser().parse_args(zero_code + ["--synthetic-ratio", "-1"])

@@ -42,6 +42,20 @@ def test_outputs_and_parameters():
       "teacher_imports"] == '["tensorflow_decision_forests"]'
   assert props["teacher_folds"] is None
   assert _distiller(teacher_folds=5).exec_properties["teacher_folds"] == 5
+  assert props["synthetic_ratio"] is None
+  assert _distiller(synthetic_ratio=2).exec_properties["synthetic_ratio"] == 2.0
+  unlabeled = Channel(type=standard_artifacts.Examples)
+  assert _distiller(unlabeled_examples=unlabeled).inputs["unlabeled_examples"] is unlabeled
+
+
+def test_several_teachers_travel_as_one_union_channel():
+  from tfx.types import channel as channel_types  # pylint: disable=g-import-not-at-top
+  teachers = [Channel(type=standard_artifacts.Model) for _ in range(2)]
+  distiller = _distiller(teacher_model=teachers)
+  union = distiller.inputs["teacher_model"]
+  assert isinstance(union, channel_types.UnionChannel)
+  assert list(union.channels) == teachers
+  assert _distiller(teacher_model=teachers[:1]).inputs["teacher_model"] is teachers[0]
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -65,6 +79,8 @@ def test_outputs_and_parameters():
     ({"raw_label_keys": "tips"}, r"list of column names"),
     ({"teacher_imports": "tensorflow_decision_forests"}, r"list of Python module names"),
     ({"teacher_folds": 1}, r"teacher_folds is 0 \(off\) or the number of folds"),
+    ({"synthetic_ratio": -1.0}, r"synthetic_ratio is the number of synthetic rows"),
+    ({"teacher_model": []}, r"teacher_model is a Model channel or a non-empty list"),
 ])
 def test_construction_errors(overrides, message):
   with pytest.raises(ValueError, match=message):
@@ -137,6 +153,25 @@ def test_pipeline_wiring(tmp_path):
   specs = json.loads(by_id["NoRegressionEvaluator"].exec_properties["eval_config"])
   assert {m["name"]: m.get("is_baseline", False) for m in specs["model_specs"]} == {
       "student": False, "serving": True}
+
+
+def test_a_transfer_set_is_read_by_its_own_example_gen(tmp_path):
+  settings = configs.settings(
+      pipeline_name="transfer", pipeline_root=str(tmp_path), data_root=str(tmp_path),
+      unlabeled_root=str(tmp_path / "unlabeled"), synthetic_ratio=1.5)
+  by_id = {c.id: c for c in pipeline.create_pipeline(settings).components}
+  gen = by_id["UnlabeledExampleGen"]
+  assert gen.exec_properties["input_base"] == str(tmp_path / "unlabeled")
+  assert '"name": "unlabeled"' in gen.exec_properties["output_config"]
+  distiller = by_id["Distiller"]
+  channel = distiller.inputs["unlabeled_examples"]
+  assert (channel.producer_component_id, channel.output_key) == (
+      "UnlabeledExampleGen", "examples")
+  assert distiller.exec_properties["synthetic_ratio"] == 1.5
+  plain = configs.settings(pipeline_name="p", pipeline_root=str(tmp_path),
+                           data_root=str(tmp_path))
+  assert "UnlabeledExampleGen" not in {
+      c.id for c in pipeline.create_pipeline(plain).components}
 
 
 def test_pipeline_without_the_serving_gate_pushes_on_fidelity(tmp_path):

@@ -90,6 +90,9 @@ def test_taxi_demo_settings():
     ({"teacher_folds": -3}, "teacher-folds: Input should be greater than or equal to 0"),
     ({"teacher_folds": 5, "teacher_model": "/t"}, "teacher_folds needs a teacher trained in this run"),
     ({"teacher_folds": 5, "teacher_type": "mlp"}, "the zero-code MLP teacher writes no out-of-fold models"),
+    ({"synthetic_ratio": -0.5}, "synthetic-ratio: Input should be greater than or equal to 0"),
+    ({"synthetic_ratio": 1.0, "teacher_model": "/t"},
+     "synthetic rows are mixed from this run's transformed features"),
     ({"teacher_imports": ["tensorflow decision forests"]},
      "teacher_imports holds a name that is not a Python module path"),
 ])

@@ -5,7 +5,8 @@ reads that run back:
 - taxi `payment_type` as a multi-class label, zero code, by the command line;
 - taxi `fare` as a regression label, zero code, through `create_pipeline`;
 - a generated table with string and numeric features, missing cells and a
-  string label, zero code, by the command line;
+  string label, zero code, by the command line, with a transfer set (rows
+  of the same table without the label, and synthetic rows);
 - TFX's own penguin Keras module, unchanged, as the Transform and Trainer
   module (a teacher from a standard TFX Trainer), then the same teacher
   imported as an existing model (`--teacher-model`) with no Trainer, then
@@ -36,6 +37,7 @@ from distill_pipelines.taxi import config as taxi
 # A whole pipeline runs here: the slow tier (`make test-fast` leaves it out).
 pytestmark = pytest.mark.pipeline
 
+UNLABELED_ROWS = 2000
 STEPS = ["--train-steps", "150", "--distill-steps", "300", "--eval-steps", "20",
          "--batch-size", "64"]
 PENGUIN_MODULE = os.path.join(os.path.dirname(tf.__file__), "..", "tfx", "examples",
@@ -103,9 +105,12 @@ def taxi_regression(tmp_path_factory):
 def mixed_table(tmp_path_factory):
   data = str(tmp_path_factory.mktemp("mixed_data"))
   datasets.mixed(data)
+  unlabeled = str(tmp_path_factory.mktemp("mixed_unlabeled"))
+  datasets.mixed(unlabeled, rows=UNLABELED_ROWS, seed=1, with_label=False)
   root = str(tmp_path_factory.mktemp("runs") / "mixed")
   result = _cli("--data-root", data, "--label", "outcome", "--pipeline-root", root,
-                "--pipeline-name", "mixed", *STEPS)
+                "--pipeline-name", "mixed", "--unlabeled-root", unlabeled,
+                "--synthetic-ratio", "0.5", *STEPS)
   return data, root, result, _summary(root, "mixed")
 
 
@@ -259,6 +264,17 @@ def test_mixed_table_zero_code(mixed_table):
   assert summary.blessed is True and summary.pushed_to
   assert summary.teacher.params is None  # zero-code binary: trees, no weights
   assert summary.student.params > 0
+
+
+def test_mixed_table_student_learnt_from_the_transfer_set(mixed_table):
+  _, root, _, _ = mixed_table
+  unlabeled = _artifact(root, names.UNLABELED_EXAMPLE_GEN, "examples")
+  assert unlabeled.properties["split_names"].string_value == '["unlabeled"]'
+  props = _artifact(root, names.DISTILLER, "model").custom_properties
+  labelled = props["labelled_examples"].int_value
+  assert 700 < labelled < 900  # ~2/3 of the 1,200 rows: the train split
+  assert props["unlabeled_examples"].int_value == UNLABELED_ROWS
+  assert props["synthetic_examples"].int_value == round(0.5 * labelled)
 
 
 def test_mixed_table_student_serves_rows_with_missing_cells(mixed_table):
