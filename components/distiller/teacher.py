@@ -32,6 +32,9 @@ TF-DF tree ensemble) loads once the modules in `imports` (the Distiller's
 `teacher_imports`) are imported; without them the error names the op and the
 setting (`custom_ops`).
 
+Several teachers are read one by one and averaged (`Ensemble`: the mean of
+their logits, or of their predictions for regression).
+
 A teacher that fits neither way fails here, before training, with a
 TeacherContractError naming what the SavedModel has and how to fix it.
 """
