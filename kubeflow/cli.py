@@ -101,6 +101,12 @@ def _compile(args: argparse.Namespace) -> int:
         "--reuse-teacher-spans is decided per run from the pipeline's ML Metadata "
         "by `tfx-distill run`; a compiled package trains its teacher on every run. "
         "Leave it unset for `compile` (or import a teacher with --teacher-model).")
+  if len(settings.teacher_models) > 1:
+    raise InputError(
+        "Several --teacher-model: the Distiller takes them as one TFX union "
+        "channel, which TFX 1.16's Kubeflow V2 compiler refuses ('Only single "
+        "Channel is supported'). Run them with `tfx-distill run`, or compile "
+        "with one teacher.")
   output = args.output or f"{settings.pipeline_name}.yaml"
   if not output.endswith((".yaml", ".yml")):
     raise InputError(f"--output {output!r} must end in .yaml: kfp.Client refuses "

@@ -178,10 +178,11 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
                     help="a Trainer module: defines run_fn(fn_args)")
   code.add_argument("--student-module", type=_code_flag, default=None,
                     help="defines build_student(fn_args)")
-  code.add_argument("--teacher-model", default=None, metavar="DIR",
+  code.add_argument("--teacher-model", action="append", default=None, metavar="DIR",
                     help="an existing teacher, imported instead of trained: a "
                     "SavedModel directory, or a Model artifact holding "
-                    "Format-Serving/")
+                    "Format-Serving/; repeat for several teachers, whose "
+                    "outputs the student learns averaged")
   code.add_argument("--teacher-type", choices=["mlp", "gbt"], default=None,
                     help="the zero-code teacher, when you bring none: mlp (a "
                     "wide network) or gbt (gradient-boosted trees, TF-DF; the "
@@ -527,10 +528,15 @@ def settings_from_args(args: argparse.Namespace, *, say=print):
     if not is_remote(args.unlabeled_root):
       check_data_root(args.unlabeled_root, "--unlabeled-root")
       values["unlabeled_root"] = os.path.abspath(args.unlabeled_root)
-  link = None
+  links = []
   if args.teacher_model:
-    values["teacher_model"], link = _teacher_model_dir(args.teacher_model,
-                                                       pipeline_root)
+    dirs = []
+    for path in ([args.teacher_model] if isinstance(args.teacher_model, str)
+                 else args.teacher_model):
+      directory, link = _teacher_model_dir(path, pipeline_root)
+      dirs.append(directory)
+      links.append((directory, link))
+    values["teacher_model"] = dirs[0] if len(dirs) == 1 else dirs
   try:
     if use_demo:
       from distill_pipelines import table  # pylint: disable=g-import-not-at-top
@@ -562,8 +568,9 @@ def settings_from_args(args: argparse.Namespace, *, say=print):
       values["gate"] = gate
       values["no_regression"] = no_regression
       settings = Settings.model_validate(values)
-    if link:
-      _link_teacher(settings.teacher_model, link)
+    for directory, link in links:
+      if link:
+        _link_teacher(directory, link)
     return settings
   except pydantic.ValidationError as e:
     raise InputError(describe_errors(e)) from None

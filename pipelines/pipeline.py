@@ -84,13 +84,17 @@ def create_pipeline(
         output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(
             splits=[tfx.proto.SplitConfig.Split(name="unlabeled", hash_buckets=1)])),
     ).with_id(names.UNLABELED_EXAMPLE_GEN)
-  if s.teacher_model:
-    teacher = tfx.dsl.Importer(
-        source_uri=s.teacher_model,
+  if s.teacher_models:
+    # Existing teachers; with several, the student learns their mean.
+    teachers = [tfx.dsl.Importer(
+        source_uri=uri,
         artifact_type=tfx.types.standard_artifacts.Model,
         custom_properties=_IMPORTED_MODEL_PROPERTIES,
-    ).with_id(names.TEACHER_IMPORTER)
-    teacher_model = teacher.outputs["result"]
+    ).with_id(names.TEACHER_IMPORTER + (f"_{i + 1}" if i else ""))
+                for i, uri in enumerate(s.teacher_models)]
+    teacher_models = [t.outputs["result"] for t in teachers]
+    # The fidelity gate's baseline: the first.
+    teacher_model = teacher_models[0]
   else:
     teacher = tfx.components.Trainer(
         examples=transform.outputs["transformed_examples"],
@@ -100,9 +104,11 @@ def create_pipeline(
         eval_args=tfx.proto.EvalArgs(num_steps=s.eval_steps),
         custom_config=module_config,
         **_code(s.teacher_code, "module_file", "run_fn")).with_id(names.TRAINER)
+    teachers = [teacher]
     teacher_model = teacher.outputs["model"]
+    teacher_models = [teacher_model]
   distiller = Distiller(
-      teacher_model=teacher_model,
+      teacher_model=teacher_models,
       examples=transform.outputs["transformed_examples"],
       transform_graph=transform.outputs["transform_graph"],
       schema=schema_gen.outputs["schema"],
@@ -127,7 +133,7 @@ def create_pipeline(
       synthetic_ratio=s.synthetic_ratio,
       **_code(s.student_code, "module_file", "build_student"))
   components = [example_gen, statistics_gen, schema_gen, example_validator,
-                data_gate, transform, *([unlabeled] if unlabeled else []), teacher,
+                data_gate, transform, *([unlabeled] if unlabeled else []), *teachers,
                 distiller]
   fidelity = Evaluator(
       examples=example_gen.outputs["examples"],

@@ -9,7 +9,7 @@ bool), and the cross-field rules below, with the setting's name in the error.
 Nothing here imports TensorFlow or TFX.
 """
 
-from typing import Any, Dict, List, Literal, Optional
+from typing import Any, Dict, List, Literal, Optional, Union
 
 import pydantic
 
@@ -104,9 +104,11 @@ class Settings(pydantic.BaseModel):
   preprocessing: Optional[str] = None
   teacher: Optional[str] = None
   student: Optional[str] = None
-  teacher_model: Optional[str] = pydantic.Field(
+  teacher_model: Optional[Union[str, List[str]]] = pydantic.Field(
       default=None, description="an existing teacher (a Model artifact "
-      "directory holding Format-Serving/), imported instead of trained")
+      "directory holding Format-Serving/), imported instead of trained; or a "
+      "list of them: several teachers whose outputs the student learns "
+      "averaged (the fidelity gate compares the student with the first)")
   teacher_outputs: Optional[Literal["logits", "probabilities"]] = None
   teacher_type: Optional[Literal["mlp", "gbt"]] = pydantic.Field(
       default=None, description="the zero-code teacher: mlp (a wide network) "
@@ -196,6 +198,8 @@ class Settings(pydantic.BaseModel):
     if self.reuse_teacher_spans and "{SPAN}" not in (self.input_pattern or ""):
       raise ValueError("reuse_teacher_spans counts spans: input_pattern must hold "
                        "{SPAN} (e.g. 'span-{SPAN}/*.csv')")
+    if self.teacher_model is not None and not self.teacher_model:
+      raise ValueError("teacher_model is a directory or a non-empty list of them")
     if self.teacher_model and self.teacher:
       raise ValueError("teacher_model (an existing teacher) and teacher (code "
                        "to train one) exclude each other; give one")
@@ -239,6 +243,14 @@ class Settings(pydantic.BaseModel):
   @property
   def transformed_label(self) -> str:
     return self.label_key or self.label
+
+  @property
+  def teacher_models(self) -> List[str]:
+    """The existing teachers to import (teacher_model as a list); [] trains one."""
+    if not self.teacher_model:
+      return []
+    return ([self.teacher_model] if isinstance(self.teacher_model, str)
+            else list(self.teacher_model))
 
   @property
   def serving_excluded(self) -> List[str]:

@@ -126,6 +126,16 @@ def test_existing_bare_savedmodel_is_linked_as_a_model_artifact(tmp_path):
     flags.settings_from_args(cli.build_parser().parse_args(
         ["run", "--data-root", data, "--label", "y", "--teacher-model", str(tmp_path)]),
         say=lambda _: None)
+  # Several teachers: each imported, in order.
+  artifact = tmp_path / "artifact"
+  (artifact / "Format-Serving").mkdir(parents=True)
+  (artifact / "Format-Serving" / "saved_model.pb").write_bytes(b"")
+  two = flags.settings_from_args(cli.build_parser().parse_args(
+      ["run", "--data-root", data, "--label", "y", "--pipeline-root", str(tmp_path / "r"),
+       "--teacher-model", str(teacher), "--teacher-model", str(artifact)]),
+      say=lambda _: None)
+  assert two.teacher_models == [settings.teacher_model, str(artifact)]
+  assert settings.teacher_models == [settings.teacher_model]
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -174,6 +174,22 @@ def test_a_transfer_set_is_read_by_its_own_example_gen(tmp_path):
       c.id for c in pipeline.create_pipeline(plain).components}
 
 
+def test_several_existing_teachers_are_imported_into_one_distiller(tmp_path):
+  from tfx.types import channel as channel_types  # pylint: disable=g-import-not-at-top
+  settings = configs.settings(pipeline_name="two", pipeline_root=str(tmp_path),
+                              data_root=str(tmp_path), teacher=None,
+                              teacher_model=["/t/one", "/t/two"])
+  by_id = {c.id: c for c in pipeline.create_pipeline(settings).components}
+  assert by_id["TeacherImporter"].exec_properties["artifact_uri"] == "/t/one"
+  assert by_id["TeacherImporter_2"].exec_properties["artifact_uri"] == "/t/two"
+  union = by_id["Distiller"].inputs["teacher_model"]
+  assert isinstance(union, channel_types.UnionChannel)
+  assert [c.producer_component_id for c in union.channels] == [
+      "TeacherImporter", "TeacherImporter_2"]
+  assert by_id["FidelityEvaluator"].inputs["baseline_model"].producer_component_id == (
+      "TeacherImporter")
+
+
 def test_pipeline_without_the_serving_gate_pushes_on_fidelity(tmp_path):
   settings = configs.settings(pipeline_root=str(tmp_path), data_root=str(tmp_path),
                               no_regression={"enabled": False})

@@ -267,6 +267,9 @@ def test_example_gen_read_the_newest_span(compiled, local_run):
       "gs://b/d", "--output", "p.json"], "kfp.Client refuses .json"),
     (["submit", "--host", "http://h", "--package", "/nonexistent.yaml"],
      "does not exist"),
+    (["compile", "--image", "x", "--pipeline-root", "gs://b/r", "--data-root",
+      "gs://b/d", "--label", "y", "--task", "binary", "--teacher-model", "gs://b/t1",
+      "--teacher-model", "gs://b/t2"], "Kubeflow V2 compiler refuses"),
 ])
 def test_bad_deploy_input_exits_2(argv, message, capsys):
   assert cli.main(argv) == 2

@@ -14,6 +14,7 @@ reads that run back:
 """
 import contextlib
 import io
+import json
 import os
 import shutil
 import sys
@@ -133,6 +134,11 @@ def penguins(tmp_path_factory):
   shutil.copytree(os.path.join(teacher, "Format-Serving"), bare)
   imported = _cli(*flags, "--teacher-model", bare)
   imported_summary = _summary(root, "penguins")
+  # Two existing teachers, averaged: the bare copy and the Trainer's artifact.
+  pair_root = str(tmp_path_factory.mktemp("runs") / "penguin_pair")
+  pair_flags = [pair_root if f == root else "penguin_pair" if f == "penguins" else f
+                for f in flags]
+  pair = _cli(*pair_flags, "--teacher-model", bare, "--teacher-model", teacher)
   # TFX's own TF-DF module, unchanged, as the teacher, in a root of its own.
   trees_root = str(tmp_path_factory.mktemp("runs") / "penguin_trees")
   tree_flags = [trees_root if f == root else "penguin_trees" if f == "penguins" else f
@@ -143,6 +149,7 @@ def penguins(tmp_path_factory):
   return {"root": root, "trained": trained, "trained_summary": trained_summary,
           "imported": imported, "imported_summary": imported_summary,
           "bare": bare, "trees": trees, "trees_root": trees_root,
+          "pair": pair, "pair_root": pair_root, "teacher": teacher,
           "trees_summary": _summary(trees_root, "penguin_trees")}
 
 
@@ -354,4 +361,21 @@ def test_existing_teacher_is_imported_not_trained(penguins):
   importer = _artifact(penguins["root"], names.TEACHER_IMPORTER, "result")
   assert os.path.realpath(os.path.join(importer.uri, "Format-Serving")) == penguins["bare"]
   assert importer.state == metadata_store_pb2.Artifact.LIVE
+  assert summary.student.metrics["sparse_categorical_accuracy"] > 0.8
+
+
+def test_two_existing_teachers_are_imported_and_averaged(penguins):
+  code, out, err = penguins["pair"]
+  root = penguins["pair_root"]
+  assert code in (0, cli.EXIT_FIDELITY), out + err[-3000:]
+  summary = _summary(root, "penguin_pair")
+  states = {c.node_id: c.state for c in summary.components}
+  assert states["TeacherImporter"] == states["TeacherImporter_2"] == "complete"
+  assert states["Distiller"] == "complete"
+  student = _artifact(root, names.DISTILLER, "model").custom_properties
+  assert student["teachers"].int_value == 2
+  uris = json.loads(student["teacher_uris"].string_value)
+  assert os.path.realpath(os.path.join(uris[0], "Format-Serving")) == penguins["bare"]
+  assert uris[1] == penguins["teacher"]
+  assert student["teacher_source"].string_value.startswith("the mean of 2 teachers")
   assert summary.student.metrics["sparse_categorical_accuracy"] > 0.8
