@@ -65,6 +65,10 @@ class RunSummary:
   student: ModelSide
   task: Optional[Task] = None
   agreement: Optional[float] = None
+  # What the student learnt from, by kind (labelled, unlabeled, synthetic),
+  # when it had a transfer set; and how many teachers were averaged.
+  examples: Dict[str, int] = dataclasses.field(default_factory=dict)
+  teachers: int = 1
   # The serving model's figures, from the no-regression gate (if it ran with
   # one).
   serving: ModelSide = dataclasses.field(default_factory=ModelSide)
@@ -288,6 +292,13 @@ def summarize(sqlite_path: str, pipeline_name: str,
     summary.student.saved_model_bytes = _custom(
         model, properties.STUDENT_SAVED_MODEL_BYTES)
     summary.agreement = _custom(model, properties.EVAL_AGREEMENT)
+    summary.teachers = _custom(model, properties.TEACHERS) or 1
+    counts = {kind: _custom(model, name) for kind, name in (
+        ("labelled", properties.LABELLED_EXAMPLES),
+        ("unlabeled", properties.UNLABELED_EXAMPLES),
+        ("synthetic", properties.SYNTHETIC_EXAMPLES))}
+    if counts["unlabeled"] or counts["synthetic"]:
+      summary.examples = {k: v for k, v in counts.items() if v}
     if summary.task is None and _custom(model, properties.TASK):
       summary.task = Task.parse(_custom(model, properties.TASK))
   ran = lambda node: node in by_node and by_node[node].state in ok
@@ -399,6 +410,12 @@ def render(summary: RunSummary, components: bool = True) -> str:
       lines.append(f"{c.node_id:<{NAME_WIDTH}}{c.state:<10}{c.seconds:>9.1f}")
     lines.append(f"{'total':<{NAME_WIDTH + 10}}{total:>9.1f}")
   lines += ["", _metrics_table(summary)]
+  if summary.teachers > 1:
+    lines.append(f"teacher: the mean of {summary.teachers} teachers (the gate "
+                 "compares with the first)")
+  if summary.examples:
+    lines.append("student learnt from: " + " + ".join(
+        f"{n:,} {kind}" for kind, n in summary.examples.items()) + " rows")
   lines += ["", "gates:"]
   if summary.data_anomalies:
     lines.append("  data validation: FAILED, the examples break the schema")

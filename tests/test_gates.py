@@ -286,3 +286,14 @@ def test_exit_status_and_summary_name_the_gate():
   assert cli.exit_status(data) == cli.EXIT_DATA_ANOMALIES
   assert "data validation: FAILED" in report.render(data)
   assert "stopped by the data validation gate" in report.render(data)
+
+
+def test_the_summary_says_what_the_student_learnt_from():
+  plain = report.render(_summary(), components=False)
+  assert "learnt from" not in plain and "mean of" not in plain
+  summary = _summary()
+  summary.examples = {"labelled": 10_000, "unlabeled": 50_000, "synthetic": 5_000}
+  summary.teachers = 2
+  text = report.render(summary, components=False)
+  assert "student learnt from: 10,000 labelled + 50,000 unlabeled + 5,000 synthetic rows" in text
+  assert "teacher: the mean of 2 teachers (the gate compares with the first)" in text
