@@ -73,11 +73,17 @@ def test_mixed_batches_hold_both_sets_in_proportion(tmp_path):
                       batch_size=900)
   features_, labels, logits, labelled_ = next(iter(data))
   flag = labelled_.numpy()
-  assert flag.mean() == pytest.approx(1 / 3, abs=0.05)
+  assert flag.sum() == 300 and flag.size == 900  # 300 of 900 rows are labelled
   # A labelled row is the labelled cache's, a transfer row the teacher's only.
   np.testing.assert_array_equal(labels.numpy(), flag.astype(np.int64))
   np.testing.assert_array_equal(logits.numpy()[:, 0], np.where(flag == 1, 1.0, -1.0))
   np.testing.assert_array_equal(features_["a"].numpy(), flag)
+  # However few the labelled rows, every batch has one of each.
+  few = transfer.mix(str(tmp_path / "labelled"), str(tmp_path / "transfer"), 1, 10_000,
+                     batch_size=8)
+  assert float(tf.reduce_sum(next(iter(few))[3])) == 1.0
+  with pytest.raises(transfer.TransferSetError, match="at least 2 rows"):
+    transfer.mix(str(tmp_path / "labelled"), str(tmp_path / "transfer"), 1, 1, 1)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ synthesised from the training data). Two sources, either or both:
   reaches combinations the train split does not hold.
 
 The teacher labels them once, before training, as the teacher-output cache
-labels the train split (`write`), and training draws each batch from both
+labels the train split (`write`), and each training batch holds rows of both
 caches in proportion to their sizes (`mix`). A transfer row carries
 labelled = 0: it counts in the soft term only (`losses.distillation_loss`).
 """
@@ -140,19 +140,33 @@ def mix(labelled_path: str, transfer_path: str, labelled_count: int,
         transfer_count: int, batch_size: int, seed: int = 0) -> tf.data.Dataset:
   """(features, labels, teacher logits, labelled) batches from both caches.
 
-  Each example is drawn from the labelled cache (`teacher_cache.write`'s)
-  with probability labelled / (labelled + transfer), else from the transfer
-  set; both are shuffled as the online input is, and repeated without end.
+  Each batch holds the two in proportion to their sizes (at least one row of
+  each): its first rows from the labelled cache (`teacher_cache.write`'s),
+  the rest from the transfer set, with labels 0 and labelled 0. Both are
+  shuffled as the online input is and repeated without end; the rows are
+  joined batch by batch, so mixing costs no more per row than the cache.
   """
-  labelled = tf.data.Dataset.load(labelled_path).unbatch()
-  label_spec = labelled.element_spec[1]
-  labelled = labelled.map(lambda f, y, t: (f, y, t, tf.constant(1.0)))
-  transfer = tf.data.Dataset.load(transfer_path).unbatch().map(
-      lambda f, t: (f, tf.zeros(label_spec.shape, label_spec.dtype), t,
-                    tf.constant(0.0)))
+  if batch_size < 2:
+    raise TransferSetError(
+        f"A transfer set needs batches of at least 2 rows (one labelled, one "
+        f"not); batch_size is {batch_size}.")
   total = labelled_count + transfer_count
-  streams = [d.shuffle(teacher_cache.SHUFFLE_BUFFER, seed=seed).repeat()
-             for d in (labelled, transfer)]
-  return (tf.data.Dataset.sample_from_datasets(
-      streams, weights=[labelled_count / total, transfer_count / total], seed=seed)
-          .batch(batch_size).prefetch(tf.data.AUTOTUNE))
+  labelled_rows = max(1, min(batch_size - 1, round(batch_size * labelled_count / total)))
+  transfer_rows = batch_size - labelled_rows
+  labelled = (tf.data.Dataset.load(labelled_path).unbatch()
+              .shuffle(teacher_cache.SHUFFLE_BUFFER, seed=seed).repeat()
+              .batch(labelled_rows, drop_remainder=True))
+  transfer = (tf.data.Dataset.load(transfer_path).unbatch()
+              .shuffle(teacher_cache.SHUFFLE_BUFFER, seed=seed).repeat()
+              .batch(transfer_rows, drop_remainder=True))
+
+  def join(labelled_batch, transfer_batch):
+    (features, labels, logits), (more, more_logits) = labelled_batch, transfer_batch
+    return ({name: tf.concat([features[name], more[name]], 0) for name in features},
+            tf.concat([labels, tf.zeros([transfer_rows, *labels.shape[1:]],
+                                        labels.dtype)], 0),
+            tf.concat([logits, more_logits], 0),
+            tf.concat([tf.ones([labelled_rows]), tf.zeros([transfer_rows])], 0))
+
+  return (tf.data.Dataset.zip((labelled, transfer)).map(join)
+          .prefetch(tf.data.AUTOTUNE))
