@@ -193,4 +193,4 @@ def pytest_collection_modifyitems(items):
 _LONGEST_FIRST = {name: rank for rank, name in enumerate([
     "test_tasks_e2e.py", "test_retraining_e2e.py", "test_kubeflow.py",
     "test_faults_e2e.py", "test_pipeline_e2e.py", "test_executor.py",
-    "test_transfer.py", "test_training.py", "test_generic.py"])}
+    "test_transfer.py", "test_distribute.py", "test_training.py", "test_generic.py"])}

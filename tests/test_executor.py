@@ -464,6 +464,16 @@ def test_each_train_row_is_labelled_by_the_fold_model_not_fit_on_it(
     fold_model = teacher_lib.Teacher(folds.model_dir(uri, fold), spec, task="binary",
                                      imports=imports)
     np.testing.assert_allclose(oof[rows], fold_model.logits(x).numpy()[rows], atol=1e-5)
+  # A synthetic row is labelled by its base row's fold: here the rows
+  # reversed, each labelled by the model that did not see its mirror row.
+  mirrored = {k: tf.reverse(v, [0]) for k, v in x.items()}
+  by_base = out_of_fold.logits(x, fold_rows=mirrored).numpy()
+  for fold in range(3):
+    rows = ids[::-1] == fold
+    fold_model = teacher_lib.Teacher(folds.model_dir(uri, fold), spec, task="binary",
+                                     imports=imports)
+    np.testing.assert_allclose(by_base[rows], fold_model.logits(x).numpy()[rows],
+                               atol=1e-5)
   # Out of fold, the trees are less sure of the train labels than the trees
   # fit on every row are: what the student no longer learns.
   full = teacher_lib.Teacher(path_utils.serving_model_dir(uri), spec, task="binary",

@@ -26,13 +26,16 @@ def _batch(rows=200):
 
 def test_a_synthetic_row_takes_each_feature_from_a_real_row():
   batch = _batch()
-  mixed = transfer.synthesize(batch, 5000, tf.random.Generator.from_seed(1))
+  mixed, base = transfer.synthesize(batch, 5000, tf.random.Generator.from_seed(1))
   a, b, v = (mixed[k].numpy() for k in ("a", "b", "v"))
   assert a.shape == (5000,) and v.shape == (5000, 2)
   # Every value is some real row's value of that feature ...
   assert set(a) <= set(batch["a"].numpy()) and set(b) <= set(batch["b"].numpy())
   # ... a vector feature travels whole ...
   np.testing.assert_array_equal(v[:, 1], -v[:, 0])
+  # ... most of a row's features are its base row's ...
+  assert np.mean(a == base.numpy()) == pytest.approx(1 - transfer.SWAP_PROBABILITY,
+                                                     abs=0.03)
   # ... and each feature comes from another row with probability p: a and b
   # (b = 10 a + 1 within a real row) disagree when either was swapped, in
   # 1 - (1 - p)^2 of the rows (less the rare swaps that draw the base row).
@@ -43,10 +46,10 @@ def test_a_synthetic_row_takes_each_feature_from_a_real_row():
 
 def test_synthetic_rows_add_up_to_the_ratio_however_batched():
   batches = [(_batch(rows), tf.zeros([rows])) for rows in (100, 37, 63)]
-  made = list(transfer.synthetic_rows(batches, lambda f: tf.zeros([tf.shape(f["a"])[0], 1]),
+  made = list(transfer.synthetic_rows(batches, lambda f, base: tf.zeros([tf.shape(f["a"])[0], 1]),
                                       ratio=1.5))
   assert sum(int(tf.shape(logits)[0]) for _, logits in made) == 300
-  again = list(transfer.synthetic_rows(batches, lambda f: tf.zeros([tf.shape(f["a"])[0], 1]),
+  again = list(transfer.synthetic_rows(batches, lambda f, base: tf.zeros([tf.shape(f["a"])[0], 1]),
                                        ratio=1.5))
   np.testing.assert_array_equal(made[0][0]["a"].numpy(), again[0][0]["a"].numpy())
 
@@ -57,6 +60,22 @@ def test_a_negative_ratio_and_sparse_features_are_refused():
   sparse = {"s": tf.sparse.from_dense(tf.constant([[1.0], [0.0]]))}
   with pytest.raises(transfer.TransferSetError, match="'s' is sparse"):
     transfer.synthesize(sparse, 2, tf.random.Generator.from_seed(0))
+
+
+def test_a_synthetic_row_is_labelled_as_its_base_row_would_be():
+  """Out of fold: the teacher sees which train row each synthetic row came from."""
+  batch = _batch(50)
+  seen = []
+
+  def teacher(rows, base_rows):
+    seen.append((rows, base_rows))
+    return tf.zeros([tf.shape(rows["a"])[0], 1])
+
+  [(mixed, _)] = transfer.synthetic_rows([(batch, tf.zeros([50]))], teacher, ratio=2.0)
+  rows, base_rows = seen[0]
+  assert rows is mixed and base_rows["a"].shape == (100,)
+  # Each base row is a real row, whole: its b is 10 a + 1.
+  np.testing.assert_array_equal(base_rows["b"].numpy(), base_rows["a"].numpy() * 10 + 1)
 
 
 def test_mixed_batches_hold_both_sets_in_proportion(tmp_path):

@@ -15,6 +15,7 @@ from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as std
 from tfx.utils import json_utils
 
+from distill_components.distiller import distribute
 from distill_components.distiller import executor
 from distill_components.distiller import folds as folds_lib
 from distill_components.distiller import losses
@@ -151,7 +152,8 @@ class Distiller(base_component.BaseComponent):
       teacher_imports: Sequence[str] = (),
       teacher_folds: int = 0,
       unlabeled_examples: Optional[types.BaseChannel] = None,
-      synthetic_ratio: float = 0.0):
+      synthetic_ratio: float = 0.0,
+      distribution: str = "auto"):
     """Constructs a Distiller.
 
     Args:
@@ -229,6 +231,10 @@ class Distiller(base_component.BaseComponent):
         other rows' (`transfer.py`), labelled by the teacher like the
         unlabeled examples. Needs a teacher reading this run's transformed
         features.
+      distribution: the `tf.distribute` strategy the student trains under
+        (`distribute.py`): "auto" (MultiWorkerMirroredStrategy when
+        TF_CONFIG names several workers, MirroredStrategy over several local
+        GPUs, else none), "none", "mirrored" or "multi_worker".
 
     Raises:
       ValueError: for a missing teacher_model / examples / transform_graph, a
@@ -274,6 +280,7 @@ class Distiller(base_component.BaseComponent):
                        f"{teacher_imports!r}.")
 
     folds_lib.check_folds(int(teacher_folds))
+    distribute.check(distribution)
     if not synthetic_ratio >= 0:
       raise ValueError("synthetic_ratio is the number of synthetic rows per train "
                        f"example, >= 0; got {synthetic_ratio!r}.")
@@ -312,6 +319,7 @@ class Distiller(base_component.BaseComponent):
         teacher_folds=int(teacher_folds) or None,
         unlabeled_examples=unlabeled_examples,
         synthetic_ratio=float(synthetic_ratio) or None,
+        distribution=None if distribution == distribute.AUTO else distribution,
         model=types.Channel(type=standard_artifacts.Model),
         model_run=types.Channel(type=standard_artifacts.ModelRun))
     super().__init__(spec=spec)

@@ -21,6 +21,7 @@ from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
 from distill_components.distiller import data
+from distill_components.distiller import distribute
 from distill_components.distiller import export
 from distill_components.distiller import folds as folds_lib
 from distill_components.distiller import losses
@@ -69,6 +70,13 @@ class Executor(trainer_executor.GenericExecutor):
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
     self._log_startup(input_dict, output_dict, exec_properties)
+    # First, before TensorFlow runs anything: a multi-worker strategy sets up
+    # its collective ops at program startup.
+    strategy = distribute.strategy(
+        exec_properties.get(spec_lib.DISTRIBUTION_KEY) or distribute.AUTO)
+    chief = distribute.is_chief()
+    logging.info("Training under %s (%d replicas)%s.", type(strategy).__name__,
+                 strategy.num_replicas_in_sync, "" if chief else ", not the chief")
     fn_args = self._GetFnArgs(input_dict, output_dict, exec_properties)
     task = exec_properties.get(spec_lib.TASK_KEY)
     alpha = float(exec_properties[spec_lib.ALPHA_KEY])
@@ -124,7 +132,9 @@ class Executor(trainer_executor.GenericExecutor):
       raise ValueError(
           f"Cannot load the student's `{spec_lib.BUILD_STUDENT_KEY}` function: "
           f"{e}") from e
-    student = build_student(fn_args)
+    # The student, its optimizer and its training loop belong to the strategy.
+    with strategy.scope():
+      student = build_student(fn_args)
     if not isinstance(student, tf.keras.Model):
       raise training.StudentOutputError(
           f"build_student must return a tf.keras.Model; it returned "
@@ -183,24 +193,31 @@ class Executor(trainer_executor.GenericExecutor):
       transfer_counts = self._write_transfer_set(
           transfer_dir, unlabeled, synthetic_ratio, teacher, raw, feature_spec,
           tf_transform_output, exec_properties,
-          lambda: batches(train_files, _CACHE_BATCH_SIZE, False))
+          lambda: batches(train_files, _CACHE_BATCH_SIZE, False), out_of_fold)
       logging.info("Transfer set labelled by the teacher: %s.", transfer_counts)
       if sum(transfer_counts.values()):
         train_data = transfer_lib.mix(cache_dir, transfer_dir, labelled_count,
                                       sum(transfer_counts.values()), batch_size)
 
-    distillation = training.Distillation(
-        student, teacher.logits, task=task, alpha=alpha, temperature=temperature,
-        optimizer=tf.keras.optimizers.Adam(
-            float(exec_properties[spec_lib.LEARNING_RATE_KEY])))
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+      # Each worker reads every batch and trains on its share of it.
+      train_data, eval_data = (_shard_by_data(d) for d in (train_data, eval_data))
+    with strategy.scope():
+      distillation = training.Distillation(
+          student, teacher.logits, task=task, alpha=alpha, temperature=temperature,
+          optimizer=tf.keras.optimizers.Adam(
+              float(exec_properties[spec_lib.LEARNING_RATE_KEY])))
     logging.info("Distilling %s into a student of %d weights: T=%s alpha=%s, "
                  "%d steps of %d examples.", ", ".join(teacher_dirs),
                  student.count_params(),
                  temperature, alpha, fn_args.train_steps, batch_size)
     model_uri = artifact_utils.get_single_uri(output_dict[std.MODEL_KEY])
+    # A worker that is not the chief writes nothing the chief writes.
+    scratch = os.path.join(self._get_tmp_dir(), "worker")
     try:
       distillation.fit(train_data, fn_args.train_steps,
-                       summary_dir=os.path.join(fn_args.model_run_dir, "train"),
+                       summary_dir=os.path.join(
+                           fn_args.model_run_dir if chief else scratch, "train"),
                        summary_every=_SUMMARY_EVERY_STEPS,
                        backup_dir=_backup_dir(model_uri, input_dict, exec_properties))
     finally:
@@ -211,11 +228,18 @@ class Executor(trainer_executor.GenericExecutor):
     eval_metrics = distillation.evaluate(eval_data, fn_args.eval_steps)
     logging.info("Student on the eval split: %s", eval_metrics)
 
-    staging_dir = os.path.join(model_uri, _STAGING_DIR)
+    # Every worker saves (Keras' rule under a multi-worker strategy); only the
+    # chief's is the student.
+    staging_dir = os.path.join(model_uri if chief else scratch, _STAGING_DIR)
     export.save_model(
         student, staging_dir, tf_transform_output, label_key=label_key,
         raw_label_keys=json_utils.loads(
             exec_properties[spec_lib.RAW_LABEL_KEYS_KEY]), task=task)
+    if not chief:
+      fileio.rmtree(scratch)
+      logging.info("Trained as a worker of %d; the chief exports and records the "
+                   "student.", distribute.cluster_size())
+      return
     fileio.rename(staging_dir, fn_args.serving_model_dir)
 
     student_params = student.count_params()
@@ -254,9 +278,14 @@ class Executor(trainer_executor.GenericExecutor):
 
 
   def _write_transfer_set(self, path, unlabeled, ratio, teacher, raw, feature_spec,
-                          tf_transform_output, exec_properties, train_batches
-                          ) -> Dict[str, int]:
-    """Labels the transfer set with the teacher, once; its rows by source."""
+                          tf_transform_output, exec_properties, train_batches,
+                          out_of_fold) -> Dict[str, int]:
+    """Labels the transfer set with the teacher, once; its rows by source.
+
+    Unlabeled rows are no train rows: the teacher fit on every row labels
+    them. A synthetic row is mostly its base train row: out-of-fold models,
+    where there are, label it by that row's fold.
+    """
     sources = {}
     if unlabeled:
       artifact = artifact_utils.get_single_instance(unlabeled)
@@ -272,8 +301,9 @@ class Executor(trainer_executor.GenericExecutor):
       sources[transfer_lib.UNLABELED] = lambda: transfer_lib.unlabeled_rows(
           dataset, teacher.logits, raw)
     if ratio:
+      labeller = out_of_fold or teacher
       sources[transfer_lib.SYNTHETIC] = lambda: transfer_lib.synthetic_rows(
-          train_batches(), teacher.logits, ratio)
+          train_batches(), labeller.logits, ratio)
     return transfer_lib.write(sources, feature_spec, teacher.width, path)
 
 
@@ -311,6 +341,15 @@ def _out_of_fold(teacher_uri: str, raw: bool, feature_spec, width: int,
         f"teacher emits {width}.")
   logging.info("Train outputs of the teacher out of fold: %d models.", out_of_fold.folds)
   return out_of_fold
+
+
+def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+  """The dataset, split between a multi-worker strategy's workers batch by batch
+  (not by file: a split may be one file)."""
+  options = tf.data.Options()
+  options.experimental_distribute.auto_shard_policy = (
+      tf.data.experimental.AutoShardPolicy.DATA)
+  return dataset.with_options(options)
 
 
 def _split_name(exec_properties, key: str, default: str) -> str:

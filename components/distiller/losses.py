@@ -24,7 +24,9 @@ has none).
 The T^2 factor keeps the soft term's gradients on the same scale as the hard
 term's whatever the temperature: d(KL)/d(student) shrinks as 1/T^2.
 
-Every loss here is a batch mean, built on Keras's own losses; this module
+Every loss here is a batch mean, built on Keras's own losses (per example,
+then averaged here: Keras refuses its own averaging inside a tf.distribute
+replica, where a batch is a replica's share); this module
 imports no orchestrator so it can be tested with numbers worked out by hand.
 """
 
@@ -61,7 +63,8 @@ def soft_loss(teacher_logits: tf.Tensor, student_logits: tf.Tensor,
   else:
     teacher_p, student_p = (tf.nn.softmax(teacher_logits / t),
                             tf.nn.softmax(student_logits / t))
-  kl = tf.keras.losses.KLDivergence()(teacher_p, student_p)
+  kl = tf.reduce_mean(tf.keras.losses.KLDivergence(
+      reduction=tf.keras.losses.Reduction.NONE)(teacher_p, student_p))
   return t * t * kl
 
 
@@ -117,8 +120,9 @@ def distillation_loss(labels: tf.Tensor, teacher_outputs: tf.Tensor,
   if classification:
     soft = soft_loss(teacher_outputs, student_outputs, temperature)
   else:
-    soft = tf.keras.losses.MeanSquaredError()(
-        tf.cast(teacher_outputs, student_outputs.dtype), student_outputs)
+    soft = tf.reduce_mean(tf.keras.losses.MeanSquaredError(
+        reduction=tf.keras.losses.Reduction.NONE)(
+            tf.cast(teacher_outputs, student_outputs.dtype), student_outputs))
   if labelled is None:
     hard = tf.reduce_mean(
         _hard_per_example(labels, student_outputs, classification))

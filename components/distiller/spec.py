@@ -29,6 +29,7 @@ TEACHER_IMPORTS_KEY = "teacher_imports"
 TEACHER_FOLDS_KEY = "teacher_folds"
 UNLABELED_EXAMPLES_KEY = "unlabeled_examples"
 SYNTHETIC_RATIO_KEY = "synthetic_ratio"
+DISTRIBUTION_KEY = "distribution"
 
 
 class DistillerSpec(ComponentSpec):
@@ -65,6 +66,9 @@ class DistillerSpec(ComponentSpec):
       TEACHER_FOLDS_KEY: ExecutionParameter(type=int, optional=True),
       # Synthetic transfer-set rows per train example (transfer.py); 0: none.
       SYNTHETIC_RATIO_KEY: ExecutionParameter(type=float, optional=True),
+      # auto | none | mirrored | multi_worker: the tf.distribute strategy
+      # (distribute.py); unset: auto, from TF_CONFIG and the local devices.
+      DISTRIBUTION_KEY: ExecutionParameter(type=str, optional=True),
       std.CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {

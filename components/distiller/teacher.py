@@ -121,8 +121,12 @@ class Teacher:
     tf.Examples, or None when that signature takes something else."""
     return RawReader.of(self._loaded, self.width, self._task)
 
-  def logits(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
-    """[batch, K] float32 logits (regression: predictions) for a batch."""
+  def logits(self, features: Dict[str, tf.Tensor],
+             fold_rows: Optional[Dict[str, tf.Tensor]] = None) -> tf.Tensor:
+    """[batch, K] float32 logits (regression: predictions) for a batch.
+
+    `fold_rows` is for `OutOfFold`'s sake; one model ignores it."""
+    del fold_rows
     inputs = {name: _conform(features[name], spec)
               for name, spec in self._inputs.items()}
     out = tf.cast(self._reading.call(inputs), tf.float32)
@@ -152,8 +156,12 @@ class OutOfFold:
     self.width = widths.pop()
     self.source = f"{self._teachers[0].source}, out of fold ({self.folds} models)"
 
-  def logits(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
-    ids = tf.cast(folds_lib.fold_ids(features, self.folds, self._names), tf.int32)
+  def logits(self, features: Dict[str, tf.Tensor],
+             fold_rows: Optional[Dict[str, tf.Tensor]] = None) -> tf.Tensor:
+    """Each row's logits from the fold model not fit on it, or, with
+    `fold_rows` (one per row: a synthetic row's base row), on that row."""
+    ids = tf.cast(folds_lib.fold_ids(
+        features if fold_rows is None else fold_rows, self.folds, self._names), tf.int32)
     rows = tf.dynamic_partition(tf.range(tf.shape(ids)[0]), ids, self.folds)
     parts = []
     for teacher, index in zip(self._teachers, rows):
@@ -193,8 +201,10 @@ class Ensemble:
     readers = [m.raw_reader() for m in self.members]
     return None if None in readers else Ensemble(readers)
 
-  def logits(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
-    return tf.add_n([m.logits(features) for m in self.members]) / len(self.members)
+  def logits(self, features: Dict[str, tf.Tensor],
+             fold_rows: Optional[Dict[str, tf.Tensor]] = None) -> tf.Tensor:
+    return tf.add_n([m.logits(features, fold_rows) for m in self.members]
+                    ) / len(self.members)
 
   def __call__(self, serialized: tf.Tensor) -> tf.Tensor:
     return tf.add_n([m(serialized) for m in self.members]) / len(self.members)

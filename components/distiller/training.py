@@ -71,9 +71,12 @@ class DistillationModel(tf.keras.Model):
     self.alpha = float(alpha)
     self.temperature = float(temperature)
     self.teacher_logits = teacher_logits
-    # The first train step whose loss was not finite (0: none) and its terms.
-    self.bad_step = tf.Variable(0, dtype=tf.int64, trainable=False)
-    self.bad_terms = tf.Variable(tf.zeros([len(_TERMS)]), trainable=False)
+    # The first train step whose loss was not finite (0: none) and its terms;
+    # under a tf.distribute strategy, as every replica computes it.
+    first = tf.VariableAggregation.ONLY_FIRST_REPLICA
+    self.bad_step = tf.Variable(0, dtype=tf.int64, trainable=False, aggregation=first)
+    self.bad_terms = tf.Variable(tf.zeros([len(_TERMS)]), trainable=False,
+                                 aggregation=first)
     names = _TERMS + (("agreement",) if self.task.is_classification else ())
     self._means = {name: tf.keras.metrics.Mean(name) for name in names}
     self._examples = tf.keras.metrics.Sum("examples")
@@ -110,17 +113,24 @@ class DistillationModel(tf.keras.Model):
   # of every Keras layer it calls cost ~20 s per process (measured), for nothing.
   @tf.autograph.experimental.do_not_convert
   def train_step(self, data):
+    # Under a tf.distribute strategy each replica holds a share of the batch;
+    # the optimizer sums the replicas' gradients and Keras sums the values a
+    # step returns, so each replica weighs its batch means by 1 / replicas
+    # (with no strategy, 1).
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape() as tape:
-      values = self._terms(*self._unpack(data), training=True)
+      values = {k: v / replicas
+                for k, v in self._terms(*self._unpack(data), training=True).items()}
     variables = self.student.trainable_variables
     self.optimizer.apply_gradients(
         zip(tape.gradient(values["loss"], variables), variables))
+    terms = tf.distribute.get_replica_context().all_reduce(
+        tf.distribute.ReduceOp.SUM, tf.stack([values[k] for k in _TERMS]))
     bad = tf.logical_and(tf.equal(self.bad_step, 0),
-                         tf.logical_not(tf.math.is_finite(values["loss"])))
+                         tf.logical_not(tf.math.is_finite(terms[0])))
     self.bad_step.assign(tf.where(bad, tf.cast(self.optimizer.iterations, tf.int64),
                                   self.bad_step))
-    self.bad_terms.assign(tf.where(bad, tf.stack([values[k] for k in _TERMS]),
-                                   self.bad_terms))
+    self.bad_terms.assign(tf.where(bad, terms, self.bad_terms))
     return values
 
   @tf.autograph.experimental.do_not_convert

@@ -52,8 +52,10 @@ def check_ratio(ratio: float) -> None:
 
 
 def synthesize(features: Features, count: int, generator: tf.random.Generator,
-               swap_probability: float = SWAP_PROBABILITY) -> Features:
-  """`count` rows mixed from the rows of a batch of transformed features."""
+               swap_probability: float = SWAP_PROBABILITY
+               ) -> Tuple[Features, tf.Tensor]:
+  """`count` rows mixed from the rows of a batch of transformed features, and
+  the index in the batch of each one's base row."""
   for name, values in features.items():
     if isinstance(values, tf.SparseTensor):
       raise TransferSetError(
@@ -67,15 +69,20 @@ def synthesize(features: Features, count: int, generator: tf.random.Generator,
     donor = generator.uniform([count], 0, rows, dtype=tf.int32)
     swap = generator.uniform([count]) < swap_probability
     mixed[name] = tf.gather(features[name], tf.where(swap, donor, base))
-  return mixed
+  return mixed, base
 
 
-def synthetic_rows(batches: Iterable, teacher: Callable[[Features], tf.Tensor],
+def synthetic_rows(batches: Iterable,
+                   teacher: Callable[[Features, Features], tf.Tensor],
                    ratio: float, seed: int = 0) -> Rows:
   """(synthetic features, teacher logits) made from each train batch.
 
   `batches` yields (features, labels) of the train split, one epoch; the
   rows made add up to round(ratio * examples read), however it is batched.
+  `teacher(rows, base_rows)` labels the synthetic rows; `base_rows` are the
+  train rows they were made from, for a teacher whose out-of-fold models
+  label a row by its base row's fold (`teacher.OutOfFold`): mostly that
+  row's features, so the model that did not see it.
   """
   check_ratio(ratio)
   generator = tf.random.Generator.from_seed(seed)
@@ -86,8 +93,8 @@ def synthetic_rows(batches: Iterable, teacher: Callable[[Features], tf.Tensor],
     if count <= 0:
       continue
     made += count
-    mixed = synthesize(features, count, generator)
-    yield mixed, teacher(mixed)
+    mixed, base = synthesize(features, count, generator)
+    yield mixed, teacher(mixed, {k: tf.gather(v, base) for k, v in features.items()})
 
 
 def unlabeled_rows(dataset: tf.data.Dataset,
