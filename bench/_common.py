@@ -40,3 +40,14 @@ def save_figure(fig, path: str) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   pyplot().close(fig)
+
+
+def bar_panel(axis, labels, means, stds, colors, title: str, rotation: int = 30) -> None:
+  """One panel of mean ± std bars, the y range fitted around them."""
+  axis.bar(range(len(labels)), means, yerr=stds, color=colors[:len(labels)], capsize=3)
+  axis.set_xticks(range(len(labels)))
+  axis.set_xticklabels(labels, rotation=rotation, ha="right", fontsize=8)
+  low, high = min(means) - 3 * max(stds + [1e-4]), max(means) + 3 * max(stds + [1e-4])
+  pad = (high - low) * 0.2
+  axis.set_ylim(low - pad, high + pad)
+  axis.set_title(title, fontsize=10)

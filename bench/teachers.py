@@ -273,13 +273,8 @@ def _plot(path: str, results: Dict[str, dict]) -> None:
     means = [r["results"][m][metric]["mean"] for m in METHODS]
     stds = [r["results"][m][metric]["std"] for m in METHODS]
     colors = ["#888888", "#888888", "#d62728", "#1f77b4", "#2ca02c", "#98df8a"]
-    axis.bar(range(len(METHODS)), means, yerr=stds, color=colors, capsize=3)
-    axis.set_xticks(range(len(METHODS)))
-    axis.set_xticklabels(METHODS, rotation=30, ha="right", fontsize=8)
-    low, high = min(means) - 3 * max(stds + [1e-4]), max(means) + 3 * max(stds + [1e-4])
-    pad = (high - low) * 0.2
-    axis.set_ylim(low - pad, high + pad)
-    axis.set_title(f"{name}: {metric} (eval, mean ± std)", fontsize=10)
+    _common.bar_panel(axis, METHODS, means, stds, colors,
+                      f"{name}: {metric} (eval, mean ± std)")
   _common.save_figure(fig, path)
 
 
