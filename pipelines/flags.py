@@ -183,8 +183,9 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
                     "SavedModel directory, or a Model artifact holding "
                     "Format-Serving/; repeat for several teachers, whose "
                     "outputs the student learns averaged")
-  code.add_argument("--teacher-type", choices=["mlp", "gbt"], default=None,
-                    help="the zero-code teacher, when you bring none: mlp (a "
+  code.add_argument("--teacher-type", choices=["mlp", "gbt", "ensemble"], default=None,
+                    help="the zero-code teacher, when you bring none: ensemble "
+                    "(the mean of the trees and the network), mlp (a "
                     "wide network) or gbt (gradient-boosted trees, TF-DF; the "
                     "distilled student still serves without TF-DF)")
   code.add_argument("--teacher-imports", action="append", default=None,
@@ -558,7 +559,10 @@ def settings_from_args(args: argparse.Namespace, *, say=print):
       if "teacher_model" in values:  # imported instead of the demo's trained one
         values.setdefault("teacher", None)
       if "teacher_type" in values:  # the demo's own module of that type
-        values.update(demo.teacher_settings(values.pop("teacher_type")))
+        try:
+          values.update(demo.teacher_settings(values.pop("teacher_type")))
+        except ValueError as e:
+          raise InputError(str(e)) from None
       settings = base.replace(**values)
     else:
       values.setdefault("pipeline_name", "distillation")

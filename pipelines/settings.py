@@ -9,7 +9,7 @@ bool), and the cross-field rules below, with the setting's name in the error.
 Nothing here imports TensorFlow or TFX.
 """
 
-from typing import Any, Dict, List, Literal, Optional, Union
+from typing import Any, Dict, List, Literal, NamedTuple, Optional, Tuple, Union
 
 import pydantic
 
@@ -20,10 +20,24 @@ from distill_pipelines import metrics
 GENERIC_PREPROCESSING = "distill_pipelines.generic.preprocessing.preprocessing_fn"
 GENERIC_TEACHER = "distill_pipelines.generic.teacher.run_fn"
 GENERIC_TREE_TEACHER = "distill_pipelines.generic.tree_teacher.run_fn"
-# The zero-code teachers by `teacher_type`, and the modules each needs
-# imported wherever it is loaded (its custom ops).
-TEACHER_TYPES = {"mlp": (GENERIC_TEACHER, ()),
-                 "gbt": (GENERIC_TREE_TEACHER, ("tensorflow_decision_forests",))}
+GENERIC_ENSEMBLE_TEACHER = "distill_pipelines.generic.ensemble_teacher.run_fn"
+
+
+class TeacherType(NamedTuple):
+  """A zero-code teacher: its Trainer module, the modules every process that
+  loads it imports first (its custom ops), whether it writes out-of-fold models."""
+  run_fn: str
+  imports: Tuple[str, ...]
+  writes_folds: bool
+
+
+# The zero-code teachers by `teacher_type`.
+TEACHER_TYPES = {
+    "mlp": TeacherType(GENERIC_TEACHER, (), False),
+    "gbt": TeacherType(GENERIC_TREE_TEACHER, ("tensorflow_decision_forests",), True),
+    "ensemble": TeacherType(GENERIC_ENSEMBLE_TEACHER, ("tensorflow_decision_forests",),
+                            True),
+}
 # The zero-code teacher by task, and its out-of-fold models, from
 # bench/teachers.py (3 seeds per task): students distilled from trees beat
 # those distilled from the MLP on the taxi binary and multi-class labels; on
@@ -110,9 +124,10 @@ class Settings(pydantic.BaseModel):
       "list of them: several teachers whose outputs the student learns "
       "averaged (the fidelity gate compares the student with the first)")
   teacher_outputs: Optional[Literal["logits", "probabilities"]] = None
-  teacher_type: Optional[Literal["mlp", "gbt"]] = pydantic.Field(
-      default=None, description="the zero-code teacher: mlp (a wide network) "
-      "or gbt (gradient-boosted trees, TF-DF); default by task, "
+  teacher_type: Optional[Literal["mlp", "gbt", "ensemble"]] = pydantic.Field(
+      default=None, description="the zero-code teacher: mlp (a wide network), "
+      "gbt (gradient-boosted trees, TF-DF) or ensemble (the mean of both); "
+      "default by task, "
       "DEFAULT_TEACHER_TYPES. Only without a teacher of your own")
   teacher_imports: List[str] = pydantic.Field(
       default_factory=list, description="Python modules to import before the "
@@ -214,10 +229,11 @@ class Settings(pydantic.BaseModel):
                        "existing teacher (teacher_model) was fit on other rows, "
                        "so leave teacher_folds unset")
     if (self.teacher_folds and not self.teacher
-        and self.zero_code_teacher != "gbt"):
+        and not TEACHER_TYPES[self.zero_code_teacher].writes_folds):
       raise ValueError("teacher_folds: the zero-code MLP teacher writes no "
-                       "out-of-fold models; use teacher_type gbt, or a teacher "
-                       "module that writes them (distill_components.distiller.folds)")
+                       "out-of-fold models; use teacher_type gbt or ensemble, or a "
+                       "teacher module that writes them "
+                       "(distill_components.distiller.folds)")
     if self.synthetic_ratio and self.teacher_model:
       raise ValueError("synthetic_ratio: synthetic rows are mixed from this run's "
                        "transformed features, which an existing teacher "
@@ -277,10 +293,11 @@ class Settings(pydantic.BaseModel):
   @property
   def folds(self) -> int:
     """The out-of-fold models the teacher fits: teacher_folds, else the
-    zero-code tree teacher's default for the task, else 0."""
+    zero-code tree (or ensemble) teacher's default for the task, else 0."""
     if self.teacher_folds is not None:
       return self.teacher_folds
-    if self.teacher or self.teacher_model or self.zero_code_teacher != "gbt":
+    if (self.teacher or self.teacher_model
+        or not TEACHER_TYPES[self.zero_code_teacher].writes_folds):
       return 0
     return DEFAULT_TEACHER_FOLDS.get(self.task, 0)
 
@@ -291,14 +308,14 @@ class Settings(pydantic.BaseModel):
 
   @property
   def teacher_code(self) -> str:
-    return self.teacher or TEACHER_TYPES[self.zero_code_teacher][0]
+    return self.teacher or TEACHER_TYPES[self.zero_code_teacher].run_fn
 
   @property
   def teacher_modules(self) -> List[str]:
     """What every process loading the teacher imports first: teacher_imports,
     and the zero-code teacher's own (TF-DF's for gbt)."""
     own = () if self.teacher or self.teacher_model else (
-        TEACHER_TYPES[self.zero_code_teacher][1])
+        TEACHER_TYPES[self.zero_code_teacher].imports)
     return list(dict.fromkeys([*self.teacher_imports, *own]))
 
   @property

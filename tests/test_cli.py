@@ -357,3 +357,9 @@ def test_transfer_set_flags(tmp_path, capsys):
   assert "holds no .csv file" in capsys.readouterr().err
   with pytest.raises(SystemExit):
     cli.build_parser().parse_args(zero_code + ["--synthetic-ratio", "-1"])
+
+
+def test_the_demo_refuses_the_ensemble_teacher_by_name(tmp_path, capsys):
+  assert cli.main(["run", "--pipeline-root", str(tmp_path / "d"),
+                   "--teacher-type", "ensemble"]) == 2
+  assert "The taxi demo's teachers are 'mlp' and 'gbt'" in capsys.readouterr().err

@@ -24,6 +24,7 @@ from tfx_bsl.tfxio import dataset_options
 from conftest import examples_artifact, transform_graph_artifact
 from distill_components.distiller import tasks
 from distill_pipelines.generic import config
+from distill_pipelines.generic import ensemble_teacher
 from distill_pipelines.generic import models
 from distill_pipelines.generic import preprocessing
 from distill_pipelines.generic import student
@@ -367,7 +368,8 @@ def test_build_student_for_the_distiller(transformed, tmp_path_factory, name,
 
 # --- teacher run_fn --------------------------------------------------------
 
-@pytest.mark.parametrize("module", [teacher, tree_teacher], ids=["mlp", "gbt"])
+@pytest.mark.parametrize("module", [teacher, tree_teacher, ensemble_teacher],
+                         ids=["mlp", "gbt", "ensemble"])
 @pytest.mark.parametrize("name,output,width,steps", [
     ("binary", "probabilities", 1, 20),
     ("multiclass", "probabilities", 3, 20),
@@ -394,6 +396,38 @@ def test_teacher_run_fn_trains_and_serves_raw_examples(
     if width > 1:
       np.testing.assert_allclose(served.sum(axis=1), 1.0, rtol=1e-5)
   assert served.std() > 0  # It does look at the features.
+
+
+def test_the_ensemble_teacher_is_the_mean_of_the_trees_and_the_network(
+    transformed, tmp_path_factory):
+  from distill_components.distiller import folds  # pylint: disable=g-import-not-at-top
+  result = transformed["regression"]
+  fn_args = _fn_args(result, tmp_path_factory, 40, batch_size=64, teacher_folds=2)
+  ensemble_teacher.run_fn(fn_args)
+  uri = os.path.dirname(fn_args.serving_model_dir)
+  assert folds.read_manifest(uri)["folds"] == 2
+  tft_output = tft.TFTransformOutput(result["transform_dir"])
+  feats = models.features(tft_output, "y_fare")
+  inputs = {f.name: tf.zeros([3, *f.shape], f.dtype) + 1 for f in feats}
+  whole = tf.saved_model.load(fn_args.serving_model_dir).signatures["transformed_logits"]
+  fold = tf.saved_model.load(folds.model_dir(uri, 0)).signatures["transformed_logits"]
+  # A fold model differs from the whole in its trees only.
+  assert not np.allclose(whole(**inputs)["logits"].numpy(), fold(**inputs)["logits"].numpy())
+  # The mean, member by member.
+  a = tf.keras.Sequential([tf.keras.layers.Dense(1, kernel_initializer="ones")])
+  b = tf.keras.Sequential([tf.keras.layers.Dense(1, kernel_initializer="zeros",
+                                                 bias_initializer="ones")])
+  names = [f.name for f in feats]
+
+  def member(model):
+    ins = models.keras_inputs(feats)
+    x = tf.keras.layers.concatenate(
+        [tf.reshape(tf.cast(ins[n], tf.float32), [-1, 1]) for n in names])
+    return tf.keras.Model(ins, model(x))
+  pair = [member(a), member(b)]
+  mean = ensemble_teacher.average(pair, feats)(inputs).numpy()
+  np.testing.assert_allclose(mean, (pair[0](inputs).numpy() + pair[1](inputs).numpy()) / 2,
+                             rtol=1e-6)
 
 
 def test_teacher_refuses_labels_outside_label_values():

@@ -31,11 +31,14 @@ def test_defaults_are_the_zero_code_modules():
 
 TREES = ("distill_pipelines.generic.tree_teacher.run_fn", ["tensorflow_decision_forests"])
 MLP = ("distill_pipelines.generic.teacher.run_fn", [])
+ENSEMBLE = ("distill_pipelines.generic.ensemble_teacher.run_fn",
+            ["tensorflow_decision_forests"])
 
 
 @pytest.mark.parametrize("task, teacher_type, code, modules", [
     ("binary", None, *TREES), ("multiclass", None, *TREES), ("regression", None, *TREES),
     ("binary", "mlp", *MLP), ("regression", "mlp", *MLP),
+    ("binary", "ensemble", *ENSEMBLE), ("regression", "ensemble", *ENSEMBLE),
 ])
 def test_teacher_type_picks_the_zero_code_teacher_and_its_imports(task, teacher_type, code,
                                                                   modules):
@@ -84,7 +87,7 @@ def test_taxi_demo_settings():
      "The gate metric 'mean_squared_error' cannot gate the binary task; choose one of"),
     ({"gate": {"max_drop": -1.0}}, "gate.max-drop: Input should be greater than or equal to 0"),
     ({"teacher_outputs": "logit"}, "teacher-outputs: Input should be 'logits' or 'probabilities'"),
-    ({"teacher_type": "forest"}, "teacher-type: Input should be 'mlp' or 'gbt'"),
+    ({"teacher_type": "forest"}, "teacher-type: Input should be 'mlp', 'gbt' or 'ensemble'"),
     ({"teacher_type": "gbt", "teacher": "t.py"}, "teacher_type picks the zero-code teacher"),
     ({"teacher_folds": 1}, "teacher_folds is 0 (off) or a number of folds, at least 2"),
     ({"teacher_folds": -3}, "teacher-folds: Input should be greater than or equal to 0"),
@@ -115,6 +118,8 @@ def test_zero_code_regression_trees_learn_out_of_fold_by_default():
   assert regression.folds == 5 and regression.module_config()["teacher_folds"] == 5
   assert _settings(task="regression", teacher_folds=0).folds == 0
   assert _settings(task="regression", teacher_type="mlp").folds == 0
+  assert _settings(task="regression", teacher_type="ensemble").folds == 5
+  assert _settings(teacher_type="ensemble", teacher_folds=3).folds == 3
   assert _settings(task="regression", teacher="my_pkg.run_fn").folds == 0
   assert _settings(task="regression", teacher_model="/t").folds == 0
   assert _settings(task="multiclass", num_classes=3).folds == 0

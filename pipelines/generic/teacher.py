@@ -67,11 +67,10 @@ def build(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput,
       label_scale=scale, hidden_units=cfg.teacher_hidden_units)
 
 
-def run_fn(fn_args: FnArgs) -> None:
-  """Trains the teacher and saves it to fn_args.serving_model_dir."""
-  cfg = config.parse(fn_args.custom_config)
-  tf_transform_output = tft.TFTransformOutput(
-      getattr(fn_args, "transform_output", None) or fn_args.transform_graph_path)
+def train(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput,
+          cfg: config.Config) -> tf.keras.Model:
+  """The teacher, built and trained for fn_args.train_steps (TensorBoard logs
+  in fn_args.model_run_dir)."""
   model = build(fn_args, tf_transform_output, cfg)
   loss, metrics = _loss_and_metrics(cfg.task)
   model.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate),
@@ -85,6 +84,15 @@ def run_fn(fn_args: FnArgs) -> None:
       validation_steps=fn_args.eval_steps,
       callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
       verbose=2)
+  return model
+
+
+def run_fn(fn_args: FnArgs) -> None:
+  """Trains the teacher and saves it to fn_args.serving_model_dir."""
+  cfg = config.parse(fn_args.custom_config)
+  tf_transform_output = tft.TFTransformOutput(
+      getattr(fn_args, "transform_output", None) or fn_args.transform_graph_path)
+  model = train(fn_args, tf_transform_output, cfg)
   export.save_model(model, fn_args.serving_model_dir, tf_transform_output,
                     label_key=cfg.label_key, raw_label_keys=cfg.raw_label_keys,
                     task=cfg.task)

@@ -73,7 +73,9 @@ def teacher_settings(teacher_type: str) -> dict:
             "teacher_imports": ["tensorflow_decision_forests"]}
   if teacher_type == "mlp":
     return {"teacher": TEACHER_RUN_FN, "teacher_imports": []}
-  raise ValueError(f"teacher_type is 'mlp' or 'gbt', not {teacher_type!r}")
+  raise ValueError(f"The taxi demo's teachers are 'mlp' and 'gbt', not "
+                   f"{teacher_type!r}; the zero-code ensemble teacher is for your "
+                   "own data (--label).")
 
 
 def settings(**overrides: Any) -> Settings:
