@@ -22,6 +22,7 @@ from conftest import column_types, raw_examples, read_taxi_rows
 from distill_kubeflow import cli
 from distill_kubeflow import compiler
 from distill_kubeflow import local_runner
+from distill_pipelines.taxi import config as taxi_config
 from distill_pipelines.taxi import features
 from distill_pipelines.taxi import raw_data
 
@@ -120,8 +121,8 @@ def test_wiring_and_settings_survive_compilation(compiled):
       "schema": ("SchemaGen", "schema")}
   assert distiller.input_parameters["build_student"] == (
       "distill_pipelines.taxi.student.build_student")
-  assert distiller.input_parameters["alpha"] == 0.9
-  assert distiller.input_parameters["temperature"] == 2.0
+  assert distiller.input_parameters["alpha"] == taxi_config.ALPHA
+  assert distiller.input_parameters["temperature"] == taxi_config.TEMPERATURE
   assert json.loads(distiller.input_parameters["train_args"]) == {"num_steps": 400}
   # The tree teacher's custom ops, imported wherever it is loaded.
   assert json.loads(distiller.input_parameters["teacher_imports"]) == [

@@ -36,7 +36,7 @@ ENSEMBLE = ("distill_pipelines.generic.ensemble_teacher.run_fn",
 
 
 @pytest.mark.parametrize("task, teacher_type, code, modules", [
-    ("binary", None, *TREES), ("multiclass", None, *TREES), ("regression", None, *TREES),
+    ("binary", None, *TREES), ("multiclass", None, *TREES), ("regression", None, *ENSEMBLE),
     ("binary", "mlp", *MLP), ("regression", "mlp", *MLP),
     ("binary", "ensemble", *ENSEMBLE), ("regression", "ensemble", *ENSEMBLE),
 ])

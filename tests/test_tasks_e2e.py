@@ -207,8 +207,9 @@ def test_regression_through_create_pipeline(taxi_regression):
   assert {c.state for c in summary.components} == {"complete"}, summary.components
   assert {"Distiller", "FidelityEvaluator"} <= {c.node_id for c in summary.components}
   assert summary.task.value == "regression" and summary.agreement is None
-  # The zero-code regression teacher: trees, whose soft labels are out of fold.
-  assert settings.teacher_code.endswith("tree_teacher.run_fn") and settings.folds == 5
+  # The zero-code regression teacher: the trees and the network averaged, the
+  # trees' part out of fold.
+  assert settings.teacher_code.endswith("ensemble_teacher.run_fn") and settings.folds == 5
   props = _artifact(root, names.DISTILLER, "model").custom_properties
   assert props["teacher_folds"].int_value == 5
   assert "out of fold (5 models)" in props["teacher_source"].string_value
