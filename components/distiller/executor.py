@@ -190,7 +190,7 @@ class Executor(trainer_executor.GenericExecutor):
       train_data = teacher_cache.read(cache_dir, batch_size)
     if unlabeled or synthetic_ratio:
       transfer_dir = os.path.join(self._get_tmp_dir(), "transfer_set")
-      transfer_counts = self._write_transfer_set(
+      transfer_counts = _write_transfer_set(
           transfer_dir, unlabeled, synthetic_ratio, teacher, raw, feature_spec,
           tf_transform_output, exec_properties,
           lambda: batches(train_files, _CACHE_BATCH_SIZE, False), out_of_fold)
@@ -277,34 +277,34 @@ class Executor(trainer_executor.GenericExecutor):
                  fn_args.serving_model_dir, student_params, teacher.num_params)
 
 
-  def _write_transfer_set(self, path, unlabeled, ratio, teacher, raw, feature_spec,
-                          tf_transform_output, exec_properties, train_batches,
-                          out_of_fold) -> Dict[str, int]:
-    """Labels the transfer set with the teacher, once; its rows by source.
+def _write_transfer_set(path, unlabeled, ratio, teacher, raw, feature_spec,
+                        tf_transform_output, exec_properties, train_batches,
+                        out_of_fold) -> Dict[str, int]:
+  """Labels the transfer set with the teacher, once; its rows by source.
 
-    Unlabeled rows are no train rows: the teacher fit on every row labels
-    them. A synthetic row is mostly its base train row: out-of-fold models,
-    where there are, label it by that row's fold.
-    """
-    sources = {}
-    if unlabeled:
-      artifact = artifact_utils.get_single_instance(unlabeled)
-      files = [io_utils.all_files_pattern(artifact_utils.get_split_uri([artifact], split))
-               for split in artifact_utils.decode_split_names(artifact.split_names)]
-      try:
-        dataset = data.unlabeled_dataset(
-            files, tf_transform_output,
-            json_utils.loads(exec_properties[spec_lib.RAW_LABEL_KEYS_KEY]),
-            feature_spec, _CACHE_BATCH_SIZE)
-      except ValueError as e:
-        raise transfer_lib.TransferSetError(f"unlabeled_examples: {e}") from e
-      sources[transfer_lib.UNLABELED] = lambda: transfer_lib.unlabeled_rows(
-          dataset, teacher.logits, raw)
-    if ratio:
-      labeller = out_of_fold or teacher
-      sources[transfer_lib.SYNTHETIC] = lambda: transfer_lib.synthetic_rows(
-          train_batches(), labeller.logits, ratio)
-    return transfer_lib.write(sources, feature_spec, teacher.width, path)
+  Unlabeled rows are no train rows: the teacher fit on every row labels
+  them. A synthetic row is mostly its base train row: out-of-fold models,
+  where there are, label it by that row's fold.
+  """
+  sources = {}
+  if unlabeled:
+    artifact = artifact_utils.get_single_instance(unlabeled)
+    files = [io_utils.all_files_pattern(artifact_utils.get_split_uri([artifact], split))
+             for split in artifact_utils.decode_split_names(artifact.split_names)]
+    try:
+      dataset = data.unlabeled_dataset(
+          files, tf_transform_output,
+          json_utils.loads(exec_properties[spec_lib.RAW_LABEL_KEYS_KEY]),
+          feature_spec, _CACHE_BATCH_SIZE)
+    except ValueError as e:
+      raise transfer_lib.TransferSetError(f"unlabeled_examples: {e}") from e
+    sources[transfer_lib.UNLABELED] = lambda: transfer_lib.unlabeled_rows(
+        dataset, teacher.logits, raw)
+  if ratio:
+    labeller = out_of_fold or teacher
+    sources[transfer_lib.SYNTHETIC] = lambda: transfer_lib.synthetic_rows(
+        train_batches(), labeller.logits, ratio)
+  return transfer_lib.write(sources, feature_spec, teacher.width, path)
 
 
 def _out_of_fold(teacher_uri: str, raw: bool, feature_spec, width: int,
