@@ -95,8 +95,8 @@ class Distiller(base_component.BaseComponent):
           task="binary",
           train_args=tfx.proto.TrainArgs(num_steps=1000),
           eval_args=tfx.proto.EvalArgs(num_steps=100),
-          temperature=4.0,
-          alpha=0.9,
+          temperature=1.0,
+          alpha=1.0,
       )
       evaluator = Evaluator(
           examples=example_gen.outputs["examples"],
