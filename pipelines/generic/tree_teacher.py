@@ -37,7 +37,7 @@ the Evaluator. The distilled student does not need it.
 """
 import functools
 import os
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_decision_forests as tfdf
@@ -151,24 +151,40 @@ def save_out_of_fold(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput
   folds_lib.write_manifest(model_uri, folds, fold_features(tf_transform_output, label_key))
 
 
-def run_fn(fn_args: FnArgs) -> None:
-  """Trains the trees and saves them to fn_args.serving_model_dir."""
+class Setup(NamedTuple):
+  """What a run_fn that fits trees needs, read from fn_args once."""
+  cfg: config.Config
+  tf_transform_output: tft.TFTransformOutput
+  feats: List[models.Feature]
+  width: int  # the outputs the task needs
+  fit: Callable[..., Any]   # fit(without_fold=None) -> the trees
+  save: Callable[[Any, str], None]  # save(model, dir), the serving contract
+
+
+def setup(fn_args: FnArgs) -> Setup:
+  """The config, the Transform output and the trees' fit and save for fn_args."""
   cfg = config.parse(fn_args.custom_config)
   tf_transform_output = tft.TFTransformOutput(
       getattr(fn_args, "transform_output", None) or fn_args.transform_graph_path)
   feats = models.features(tf_transform_output, cfg.label_key)
   width = cfg.task.output_width(models.num_classes(cfg, tf_transform_output))
-  mlp_teacher.check_labels(
-      models.label_sample(fn_args, tf_transform_output, cfg.label_key), cfg, width)
-  folds = teacher_folds(fn_args)
-  train = functools.partial(
+  trees = functools.partial(
       fit, fn_args, tf_transform_output, task=cfg.task, usages=feature_usages(feats),
       label_key=cfg.label_key, width=width,
       seed=int((fn_args.custom_config or {}).get(config.SEED, DEFAULT_SEED)))
   save = functools.partial(export.save_model, tf_transform_output=tf_transform_output,
                            label_key=cfg.label_key, raw_label_keys=cfg.raw_label_keys,
                            task=cfg.task)
-  save(train(), fn_args.serving_model_dir)
+  return Setup(cfg, tf_transform_output, feats, width, trees, save)
+
+
+def run_fn(fn_args: FnArgs) -> None:
+  """Trains the trees and saves them to fn_args.serving_model_dir."""
+  s = setup(fn_args)
+  mlp_teacher.check_labels(
+      models.label_sample(fn_args, s.tf_transform_output, s.cfg.label_key), s.cfg, s.width)
+  s.save(s.fit(), fn_args.serving_model_dir)
+  folds = teacher_folds(fn_args)
   if folds:
-    save_out_of_fold(fn_args, tf_transform_output, folds,
-                     lambda without: train(without_fold=without), save, cfg.label_key)
+    save_out_of_fold(fn_args, s.tf_transform_output, folds,
+                     lambda without: s.fit(without_fold=without), s.save, s.cfg.label_key)
