@@ -51,3 +51,12 @@ def bar_panel(axis, labels, means, stds, colors, title: str, rotation: int = 30)
   pad = (high - low) * 0.2
   axis.set_ylim(low - pad, high + pad)
   axis.set_title(title, fontsize=10)
+
+
+def seeded_run_flags(parser, name: str) -> None:
+  """The flags every seeded benchmark takes: seeds, tasks, where results and
+  scratch go (bench/results, bench/work/<name>)."""
+  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+  parser.add_argument("--only", nargs="*", default=None)
+  parser.add_argument("--out", default=os.path.join("bench", "results"))
+  parser.add_argument("--work", default=os.path.join("bench", "work", name))

@@ -450,10 +450,7 @@ def _plot(path: str, results: Dict[str, dict]) -> None:
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-  parser.add_argument("--only", nargs="*", default=None)
-  parser.add_argument("--out", default=os.path.join("bench", "results"))
-  parser.add_argument("--work", default=os.path.join("bench", "work", "distill"))
+  _common.seeded_run_flags(parser, "distill")
   parser.add_argument("--temperatures", type=float, nargs="+", default=[1, 2, 4])
   parser.add_argument("--alphas", type=float, nargs="+", default=[0.5, 0.9, 1.0])
   parser.add_argument("--synthetic-ratios", type=float, nargs="+", default=[1])

@@ -280,10 +280,7 @@ def _plot(path: str, results: Dict[str, dict]) -> None:
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-  parser.add_argument("--only", nargs="*", default=None)
-  parser.add_argument("--out", default=os.path.join("bench", "results"))
-  parser.add_argument("--work", default=os.path.join("bench", "work", "teachers"))
+  _common.seeded_run_flags(parser, "teachers")
   args = parser.parse_args(argv)
   work = os.path.abspath(args.work)
   shutil.rmtree(work, ignore_errors=True)

@@ -21,6 +21,7 @@ from distill_components.distiller import folds as folds_lib
 from distill_components.distiller import losses
 from distill_components.distiller import spec as spec_lib
 from distill_components.distiller import tasks
+from distill_components.distiller import transfer
 
 
 def _is_runtime(value: Any) -> bool:
@@ -284,9 +285,7 @@ class Distiller(base_component.BaseComponent):
 
     folds_lib.check_folds(int(teacher_folds))
     distribute.check(distribution)
-    if not synthetic_ratio >= 0:
-      raise ValueError("synthetic_ratio is the number of synthetic rows per train "
-                       f"example, >= 0; got {synthetic_ratio!r}.")
+    transfer.check_ratio(synthetic_ratio)
     if not isinstance(teacher_model, types.BaseChannel):
       teachers = list(teacher_model)
       if not teachers or not all(isinstance(c, types.BaseChannel) for c in teachers):
