@@ -21,7 +21,7 @@ import shutil
 import sys
 import time
 
-from tfx.dsl.components.base import base_executor
+from tfx.dsl.components.base import base_beam_executor
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as std
 
@@ -90,12 +90,16 @@ def _profiled_run(inputs, properties, out_dir):
   shutil.rmtree(out_dir, ignore_errors=True)
   model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
   model.uri, model_run.uri = os.path.join(out_dir, "model"), os.path.join(out_dir, "run")
-  context = base_executor.BaseExecutor.Context(tmp_dir=os.path.join(out_dir, "tmp"),
-                                               unique_id="profile")
+  soft_labels = standard_artifacts.Examples()
+  soft_labels.uri = os.path.join(out_dir, "soft_labels")
+  context = base_beam_executor.BaseBeamExecutor.Context(
+      tmp_dir=os.path.join(out_dir, "tmp"), unique_id="profile",
+      beam_pipeline_args=["--direct_num_workers=1"])
   with _timed_stages() as stages:
     start = time.perf_counter()
-    executor.Executor(context).Do(inputs, {"model": [model], "model_run": [model_run]},
-                                  properties)
+    executor.Executor(context).Do(
+        inputs, {"model": [model], "model_run": [model_run], "soft_labels": [soft_labels]},
+        properties)
     total = time.perf_counter() - start
   stages = dict(stages)
   stages["other (student module, input checks, datasets, first batch, metadata)"] = (

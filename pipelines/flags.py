@@ -218,6 +218,12 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
   train.add_argument("--cache-teacher-outputs", action="store_true", default=None,
                      help="Distiller: compute the teacher's outputs once per "
                      "train example and reuse them every epoch")
+  train.add_argument("--teacher-labelling", choices=["beam", "in_process"],
+                     default=None,
+                     help="where that once-per-example pass runs (also for "
+                     "out-of-fold teachers and --unlabeled-root): beam (a Beam "
+                     "job on the pipeline's Beam runner, --beam-arg) or "
+                     "in_process (default: beam)")
   gate = parser.add_argument_group(
       "gates: the fidelity gate (student vs teacher) and the no-regression "
       "gate (student vs the serving model) must both bless before a push")
@@ -358,7 +364,8 @@ _FIELDS = {
     "distill_steps": "distill_steps", "temperature": "temperature",
     "alpha": "alpha", "batch_size": "batch_size",
     "learning_rate": "learning_rate",
-    "cache_teacher_outputs": "cache_teacher_outputs", "beam_args": "beam_args",
+    "cache_teacher_outputs": "cache_teacher_outputs",
+    "teacher_labelling": "teacher_labelling", "beam_args": "beam_args",
     "slice_by": "slice_by", "min_slice_size": "min_slice_size",
     "reuse_teacher_spans": "reuse_teacher_spans",
 }

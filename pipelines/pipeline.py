@@ -123,6 +123,7 @@ def create_pipeline(
       learning_rate=s.learning_rate,
       teacher_outputs=s.teacher_outputs,
       cache_teacher_outputs=s.cache_teacher_outputs,
+      teacher_labelling=s.teacher_labelling,
       custom_config=module_config,
       # An imported teacher (reused from an earlier span, or trained
       # elsewhere) was trained on another Transform: it reads raw examples.

@@ -115,25 +115,30 @@ def fn_args_for(taxi_transform, uri: str, tmp_path_factory, custom_config=None,
   return fn_args
 
 
-def run_distiller(taxi_transform, teacher_uri, out_dir, inputs=None, **overrides):
+def run_distiller(taxi_transform, teacher_uri, out_dir, inputs=None, outputs=None,
+                  **overrides):
   """Runs the Distiller's Executor.Do the way TFX would on the taxi fixture.
 
   `teacher_uri`: a Model artifact's URI, or a list of them (several
-  teachers); `inputs`: more input artifacts by key; `overrides`: exec
-  properties. Returns the output Model artifact.
+  teachers); `inputs`: more input artifacts by key; `outputs`: a dict the
+  output artifacts are put in, by key; `overrides`: exec properties.
+  Returns the output Model artifact.
   """
   import json  # pylint: disable=g-import-not-at-top
-  from tfx.dsl.components.base import base_executor  # pylint: disable=g-import-not-at-top
+  from tfx.dsl.components.base import base_beam_executor  # pylint: disable=g-import-not-at-top
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
   from distill_components.distiller import executor  # pylint: disable=g-import-not-at-top
   from distill_pipelines.taxi import config as configs  # pylint: disable=g-import-not-at-top
   from distill_pipelines.taxi import features  # pylint: disable=g-import-not-at-top
-  context = base_executor.BaseExecutor.Context(
-      tmp_dir=os.path.join(out_dir, "tmp"), unique_id="1")
+  context = base_beam_executor.BaseBeamExecutor.Context(
+      tmp_dir=os.path.join(out_dir, "tmp"), unique_id="1",
+      beam_pipeline_args=["--direct_num_workers=1"])
   model = standard_artifacts.Model()
   model.uri = os.path.join(out_dir, "model")
   model_run = standard_artifacts.ModelRun()
   model_run.uri = os.path.join(out_dir, "model_run")
+  soft_labels = standard_artifacts.Examples()
+  soft_labels.uri = os.path.join(out_dir, "soft_labels")
   exec_properties = {
       "train_args": json.dumps({"num_steps": 60}),
       "eval_args": json.dumps({"num_steps": 2}),
@@ -155,8 +160,11 @@ def run_distiller(taxi_transform, teacher_uri, out_dir, inputs=None, **overrides
       "examples": [examples_artifact(taxi_transform["examples_dir"])],
       "transform_graph": [transform_graph_artifact(taxi_transform["transform_dir"])],
       **(inputs or {})}
-  executor.Executor(context).Do(all_inputs, {"model": [model], "model_run": [model_run]},
-                                exec_properties)
+  output_dict = {"model": [model], "model_run": [model_run],
+                 "soft_labels": [soft_labels]}
+  executor.Executor(context).Do(all_inputs, output_dict, exec_properties)
+  if outputs is not None:
+    outputs.update({key: artifacts[0] for key, artifacts in output_dict.items()})
   return model
 
 

@@ -2,6 +2,7 @@
 import os
 
 import pytest
+from tfx.dsl.components.base import executor_spec
 from tfx import v1 as tfx
 from tfx.types import Channel
 from tfx.types import standard_artifacts
@@ -32,7 +33,15 @@ def test_outputs_and_parameters():
   distiller = _distiller(alpha=1.0, temperature=4.0, raw_label_keys=["tips"])
   assert distiller.outputs["model"].type == standard_artifacts.Model
   assert distiller.outputs["model_run"].type == standard_artifacts.ModelRun
+  assert distiller.outputs["soft_labels"].type == standard_artifacts.Examples
+  # A Beam component: the pipeline's beam_pipeline_args reach its executor.
+  assert isinstance(distiller.executor_spec, executor_spec.BeamExecutorSpec)
   props = distiller.exec_properties
+  assert props["teacher_labelling"] == "beam"
+  assert _distiller(teacher_labelling="in_process").exec_properties[
+      "teacher_labelling"] == "in_process"
+  with pytest.raises(ValueError, match="teacher_labelling must be one of"):
+    _distiller(teacher_labelling="spark")
   assert props["alpha"] == 1.0 and props["temperature"] == 4.0
   assert props["raw_label_keys"] == '["tips"]'
   assert props["task"] is None  # binary or multiclass, by the teacher's width

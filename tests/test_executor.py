@@ -21,10 +21,11 @@ from distill_pipelines.taxi import features
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 
 
-def _run(taxi_transform, teacher_uri, out_dir, raw_examples_dir=None, **overrides):
+def _run(taxi_transform, teacher_uri, out_dir, raw_examples_dir=None, outputs=None,
+         **overrides):
   """Runs Executor.Do the way TFX would; returns the output Model artifact."""
   inputs = {"raw_examples": [examples_artifact(raw_examples_dir)]} if raw_examples_dir else {}
-  return run_distiller(taxi_transform, teacher_uri, out_dir, inputs, **overrides)
+  return run_distiller(taxi_transform, teacher_uri, out_dir, inputs, outputs, **overrides)
 
 
 @pytest.fixture(scope="module")
@@ -510,3 +511,68 @@ def test_a_teacher_import_that_does_not_exist_is_named(taxi_transform, teacher_m
     _run(taxi_transform, teacher_model, str(tmp_path),
          teacher_imports=json.dumps(["no_such_ops_module"]))
   assert _nothing_exported(str(tmp_path))
+
+
+def _records(directory: str):
+  """The tf.Examples under `directory` (gzipped TFRecords), parsed."""
+  import glob  # pylint: disable=g-import-not-at-top
+  files = sorted(glob.glob(os.path.join(directory, "*.gz")))
+  return [tf.train.Example.FromString(r.numpy())
+          for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def test_the_teacher_labels_the_train_split_on_beam(taxi_transform, teacher_model,
+                                                    tmp_path):
+  """RunInference on the pipeline's Beam runner writes each train example once,
+  whole, with the teacher's logits for it; the student trains from them."""
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from distill_components.distiller import labelling  # pylint: disable=g-import-not-at-top
+  outputs = {}
+  model = _run(taxi_transform, teacher_model, str(tmp_path), outputs=outputs,
+               cache_teacher_outputs=1, teacher_labelling="beam")
+  props = model.mlmd_artifact.custom_properties
+  assert props["teacher_labelling"].string_value == "beam"
+  assert props["labelled_examples"].int_value == TRAIN_ROWS
+  assert 0.5 < props["eval_agreement"].double_value <= 1.0
+  assert json.loads(outputs["soft_labels"].split_names) == ["train"]
+  labelled = _records(os.path.join(outputs["soft_labels"].uri, "Split-train"))
+  originals = _records(os.path.join(taxi_transform["examples_dir"], "Split-train"))
+  assert len(labelled) == TRAIN_ROWS
+  # Each record is a train example with one more feature: the teacher's logits.
+  without = lambda e: sorted((k, v.SerializeToString())  # pylint: disable=g-long-lambda
+                              for k, v in e.features.feature.items()
+                              if k != labelling.TEACHER_LOGITS)
+  assert sorted(map(without, labelled)) == sorted(map(without, originals))
+  tft_output = tft.TFTransformOutput(taxi_transform["transform_dir"])
+  spec = export.model_input_spec(tft_output, features.LABEL_KEY)
+  teacher = teacher_lib.Teacher(path_utils.serving_model_dir(teacher_model), spec,
+                                task=Task.BINARY)
+  parsed = tf.io.parse_example([e.SerializeToString() for e in labelled],
+                               labelling.parse_spec(tft_output.transformed_feature_spec(), 1))
+  np.testing.assert_allclose(parsed[labelling.TEACHER_LOGITS].numpy(),
+                             teacher.logits(parsed).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_beam_and_in_process_labelling_train_the_same_student(
+    taxi_transform, teacher_model, tmp_path):
+  """Same rows, same logits, same shuffle seed: the two ways differ only in
+  where the teacher ran, so the students' eval losses agree closely."""
+  losses_ = {}
+  for mode in ("beam", "in_process"):
+    model = _run(taxi_transform, teacher_model, str(tmp_path / mode),
+                 cache_teacher_outputs=1, teacher_labelling=mode)
+    props = model.mlmd_artifact.custom_properties
+    assert props["teacher_labelling"].string_value == mode
+    losses_[mode] = props["eval_soft_loss"].double_value
+  assert losses_["beam"] == pytest.approx(losses_["in_process"], rel=0.25)
+  # In process the soft labels stay scratch: the output artifact holds no split.
+  outputs = {}
+  _run(taxi_transform, teacher_model, str(tmp_path / "again"), outputs=outputs,
+       teacher_labelling="in_process", cache_teacher_outputs=1)
+  assert not os.path.exists(os.path.join(outputs["soft_labels"].uri, "Split-train"))
+
+
+def test_an_unknown_labelling_mode_is_named(taxi_transform, teacher_model, tmp_path):
+  from distill_components.distiller import labelling  # pylint: disable=g-import-not-at-top
+  with pytest.raises(labelling.LabellingError, match="teacher_labelling must be one of"):
+    _run(taxi_transform, teacher_model, str(tmp_path), teacher_labelling="spark")

@@ -11,6 +11,7 @@ from conftest import TRAIN_ROWS, examples_artifact, fn_args_for, raw_examples
 from conftest import run_distiller
 from distill_components.distiller import export
 from distill_components.distiller import teacher as teacher_lib
+from distill_components.distiller import teacher_cache
 from distill_components.distiller import transfer
 from distill_components.distiller.tasks import Task
 from distill_pipelines.taxi import features
@@ -83,13 +84,14 @@ def test_mixed_batches_hold_both_sets_in_proportion(tmp_path):
   labelled = tf.data.Dataset.from_tensor_slices(
       ({"a": tf.ones([300])}, tf.ones([300], tf.int64), tf.ones([300, 1]))).batch(50)
   labelled.save(str(tmp_path / "labelled"))
+  labelled_rows = lambda n: teacher_cache.read(str(tmp_path / "labelled"), n)
   counts = transfer.write(
       {transfer.UNLABELED: lambda: iter([({"a": tf.zeros([100])}, -tf.ones([100, 1]))]),
        transfer.SYNTHETIC: lambda: iter([({"a": tf.zeros([500])}, -tf.ones([500, 1]))])},
       spec, 1, str(tmp_path / "transfer"))
   assert counts == {transfer.UNLABELED: 100, transfer.SYNTHETIC: 500}
-  data = transfer.mix(str(tmp_path / "labelled"), str(tmp_path / "transfer"), 300, 600,
-                      batch_size=900)
+  transfer_rows = lambda n: transfer.read(str(tmp_path / "transfer"), n)
+  data = transfer.mix(labelled_rows, 300, [(transfer_rows, 600)], batch_size=900)
   features_, labels, logits, labelled_ = next(iter(data))
   flag = labelled_.numpy()
   assert flag.sum() == 300 and flag.size == 900  # 300 of 900 rows are labelled
@@ -98,11 +100,22 @@ def test_mixed_batches_hold_both_sets_in_proportion(tmp_path):
   np.testing.assert_array_equal(logits.numpy()[:, 0], np.where(flag == 1, 1.0, -1.0))
   np.testing.assert_array_equal(features_["a"].numpy(), flag)
   # However few the labelled rows, every batch has one of each.
-  few = transfer.mix(str(tmp_path / "labelled"), str(tmp_path / "transfer"), 1, 10_000,
-                     batch_size=8)
+  few = transfer.mix(labelled_rows, 1, [(transfer_rows, 10_000)], batch_size=8)
   assert float(tf.reduce_sum(next(iter(few))[3])) == 1.0
   with pytest.raises(transfer.TransferSetError, match="at least 2 rows"):
-    transfer.mix(str(tmp_path / "labelled"), str(tmp_path / "transfer"), 1, 1, 1)
+    transfer.mix(labelled_rows, 1, [(transfer_rows, 1)], 1)
+  # Two transfer sources (unlabeled rows labelled on Beam, synthetic ones in
+  # process): each in proportion, one row at least.
+  three = transfer.mix(labelled_rows, 300, [(transfer_rows, 600), (transfer_rows, 3)],
+                       batch_size=90)
+  assert float(tf.reduce_sum(next(iter(three))[3])) == 30.0
+  assert transfer.shares([300, 600, 3], 90) == [30, 59, 1]
+
+
+def test_shares_add_up_to_the_batch():
+  for counts, size in (([1, 1], 2), ([10, 0, 5], 7), ([7, 3, 1000], 256), ([5], 3)):
+    rows = transfer.shares(counts, size)
+    assert sum(rows) == size and min(rows) >= 1
 
 
 @pytest.fixture(scope="module")
@@ -123,15 +136,45 @@ def unlabeled_dir(taxi_transform, tmp_path_factory):
 @pytest.fixture(scope="module")
 def with_transfer_set(taxi_transform, teacher_model, unlabeled_dir, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("transfer_run"))
+  outputs = {}
   model = run_distiller(taxi_transform, teacher_model, out,
                         {"unlabeled_examples": [examples_artifact(unlabeled_dir)]},
-                        synthetic_ratio=0.5)
-  return model, out
+                        outputs, synthetic_ratio=0.5)
+  return model, out, outputs
+
+
+def test_the_teacher_labels_the_unlabeled_rows_on_beam(with_transfer_set, taxi_transform,
+                                                       teacher_model, unlabeled_dir):
+  """Beam's RunInference writes each unlabeled row, untransformed, with the
+  teacher's logits on its transformed features: those the in-process path
+  (data.unlabeled_dataset, then the teacher) gives."""
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from distill_components.distiller import data  # pylint: disable=g-import-not-at-top
+  from distill_components.distiller import labelling  # pylint: disable=g-import-not-at-top
+  _, _, outputs = with_transfer_set
+  soft_labels = outputs["soft_labels"]
+  assert json.loads(soft_labels.split_names) == ["train", transfer.UNLABELED]
+  output = tft.TFTransformOutput(taxi_transform["transform_dir"])
+  spec = export.model_input_spec(output, features.LABEL_KEY)
+  teacher = teacher_lib.Teacher(path_utils.serving_model_dir(teacher_model), spec,
+                                task=Task.BINARY)
+  in_process = data.unlabeled_dataset(
+      [os.path.join(unlabeled_dir, "Split-*", "*")], output, features.RAW_LABEL_KEYS,
+      spec, batch_size=10_000)
+  want = np.sort(np.concatenate([teacher.logits(f).numpy().ravel()
+                                 for f, _ in in_process]))
+  files = tf.io.gfile.glob(os.path.join(soft_labels.uri, "Split-unlabeled", "*.gz"))
+  got = np.sort(np.concatenate([
+      tf.io.parse_example(batch, {labelling.TEACHER_LOGITS: tf.io.FixedLenFeature(
+          [1], tf.float32)})[labelling.TEACHER_LOGITS].numpy().ravel()
+      for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(512)]))
+  assert got.size == UNLABELED_TRAIN + UNLABELED_EVAL
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_the_student_records_how_many_examples_of_each_kind_it_learnt_from(
     with_transfer_set):
-  model, _ = with_transfer_set
+  model, _, _ = with_transfer_set
   props = model.mlmd_artifact.custom_properties
   assert props["labelled_examples"].int_value == TRAIN_ROWS
   # Every split of the unlabeled artifact, and half a synthetic row per train row.
@@ -143,7 +186,7 @@ def test_the_student_records_how_many_examples_of_each_kind_it_learnt_from(
 
 def test_a_student_with_a_transfer_set_serves_raw_examples_and_leaves_no_scratch(
     with_transfer_set, taxi_transform):
-  model, out = with_transfer_set
+  model, out, _ = with_transfer_set
   loaded = tf.saved_model.load(path_utils.serving_model_dir(model.uri))
   serialized = raw_examples(taxi_transform["rows"][:4], taxi_transform["types"],
                             drop=features.RAW_LABEL_KEYS)

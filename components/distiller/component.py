@@ -18,6 +18,7 @@ from tfx.utils import json_utils
 from distill_components.distiller import distribute
 from distill_components.distiller import executor
 from distill_components.distiller import folds as folds_lib
+from distill_components.distiller import labelling
 from distill_components.distiller import losses
 from distill_components.distiller import spec as spec_lib
 from distill_components.distiller import tasks
@@ -122,10 +123,15 @@ class Distiller(base_component.BaseComponent):
       teacher_saved_model_bytes, student_saved_model_bytes, eval_agreement
       (classification), eval_soft_loss, eval_hard_loss.
     model_run: TensorBoard logs of the distillation.
+    soft_labels: `Examples` (split 'train'): the train rows, each with the
+      teacher's outputs, when the teacher labelled them on Beam; no split
+      otherwise.
   """
 
   SPEC_CLASS = spec_lib.DistillerSpec
-  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+  # Beam-powered: the teacher labels the train rows on the pipeline's Beam
+  # runner (its beam_pipeline_args), as Transform and Evaluator run.
+  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
   def __init__(
       self,
@@ -154,7 +160,8 @@ class Distiller(base_component.BaseComponent):
       teacher_folds: int = 0,
       unlabeled_examples: Optional[types.BaseChannel] = None,
       synthetic_ratio: float = 0.0,
-      distribution: str = "auto"):
+      distribution: str = "auto",
+      teacher_labelling: str = labelling.BEAM):
     """Constructs a Distiller.
 
     Args:
@@ -200,9 +207,8 @@ class Distiller(base_component.BaseComponent):
       teacher_outputs: "logits" or "probabilities": what the teacher's Keras
         model emits, needed only when its final layer does not show it.
       cache_teacher_outputs: compute the teacher's outputs once per train
-        example before training (one pass over the train split, written to
-        the execution's temporary directory) and reuse them every epoch,
-        instead of calling the teacher on every batch.
+        example before training (one pass over the train split) and reuse
+        them every epoch, instead of calling the teacher on every batch.
       custom_config: a dict passed on in `fn_args.custom_config`.
       raw_examples: optional `Examples` channel of the untransformed examples
         (`example_gen.outputs["examples"]`), for a teacher trained on another
@@ -239,6 +245,14 @@ class Distiller(base_component.BaseComponent):
         (`distribute.py`): "auto" (MultiWorkerMirroredStrategy when
         TF_CONFIG names several workers, MirroredStrategy over several local
         GPUs, else none), "none", "mirrored" or "multi_worker".
+      teacher_labelling: where the once-before-training pass over the train
+        split runs (with cache_teacher_outputs, out-of-fold models or a
+        transfer set's unlabeled rows; `labelling.py`): "beam", a Beam job
+        with RunInference on the pipeline's Beam runner (its
+        beam_pipeline_args: several local processes, Dataflow, Flink,
+        Spark), writing the labelled rows to the `soft_labels` output; or
+        "in_process", in the Distiller's own process, to its temporary
+        directory.
 
     Raises:
       ValueError: for a missing teacher_model / examples / transform_graph, a
@@ -285,6 +299,7 @@ class Distiller(base_component.BaseComponent):
 
     folds_lib.check_folds(int(teacher_folds))
     distribute.check(distribution)
+    labelling.check_mode(teacher_labelling)
     transfer.check_ratio(synthetic_ratio)
     if not isinstance(teacher_model, types.BaseChannel):
       teachers = list(teacher_model)
@@ -322,8 +337,10 @@ class Distiller(base_component.BaseComponent):
         unlabeled_examples=unlabeled_examples,
         synthetic_ratio=float(synthetic_ratio) or None,
         distribution=None if distribution == distribute.AUTO else distribution,
+        teacher_labelling=teacher_labelling,
         model=types.Channel(type=standard_artifacts.Model),
-        model_run=types.Channel(type=standard_artifacts.ModelRun))
+        model_run=types.Channel(type=standard_artifacts.ModelRun),
+        soft_labels=types.Channel(type=standard_artifacts.Examples))
     super().__init__(spec=spec)
 
     if udf_utils.should_package_user_modules():

@@ -3,13 +3,14 @@
 import hashlib
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import types
 from tfx.components.trainer import executor as trainer_executor
+from tfx.dsl.components.base import base_beam_executor
 from tfx.components.util import udf_utils
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
@@ -24,6 +25,7 @@ from distill_components.distiller import data
 from distill_components.distiller import distribute
 from distill_components.distiller import export
 from distill_components.distiller import folds as folds_lib
+from distill_components.distiller import labelling
 from distill_components.distiller import losses
 from distill_components.distiller import properties
 from distill_components.distiller import spec as spec_lib
@@ -47,11 +49,13 @@ class LabelNotFoundError(ValueError):
   """The label is not among the transformed features."""
 
 
-class Executor(trainer_executor.GenericExecutor):
+class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExecutor):
   """Trains the student on the distillation loss and exports it.
 
   Reuses the Trainer's `FnArgs` construction (the spec keeps the Trainer's
   keys), so the user's `build_student(fn_args)` sees what a `run_fn` would.
+  A Beam executor: the teacher labels the train rows on the pipeline's Beam
+  runner (labelling.py).
   """
 
   def _raw_teacher(self, teacher, input_dict):
@@ -175,29 +179,63 @@ class Executor(trainer_executor.GenericExecutor):
     training.check_output_widths(
         first[2] if raw is not None else teacher.logits(first[0]), student(first[0]))
 
+    mode = labelling.check_mode(
+        exec_properties.get(spec_lib.TEACHER_LABELLING_KEY) or labelling.BEAM)
+    # A worker that is not the chief writes nothing the chief writes.
+    scratch = os.path.join(self._get_tmp_dir(), "worker")
+    soft_labels = _SoftLabels(
+        artifact_utils.get_single_instance(output_dict[spec_lib.SOFT_LABELS_KEY])
+        if spec_lib.SOFT_LABELS_KEY in output_dict else None,
+        chief, scratch, self._make_beam_pipeline, teacher_dirs, feature_spec, reading)
     cache_dir = transfer_dir = None
-    labelled_count, transfer_counts = None, {}
+    labelled_count, transfer_counts, transfer = None, {}, []
     # Out-of-fold outputs and a transfer set's are computed once, before
     # training, as a cache is: every fold model runs on its own rows only.
     if (exec_properties.get(spec_lib.CACHE_TEACHER_OUTPUTS_KEY) or out_of_fold
         or unlabeled or synthetic_ratio):
-      cache_dir = os.path.join(self._get_tmp_dir(), "teacher_outputs")
-      labelled_count = teacher_cache.write(
-          None if raw is not None else (out_of_fold or teacher).logits,
-          batches(train_files, _CACHE_BATCH_SIZE, False), cache_dir)
-      logging.info("Teacher outputs for %d train examples cached in %s.",
-                   labelled_count, cache_dir)
-      train_data = teacher_cache.read(cache_dir, batch_size)
+      if mode == labelling.BEAM:
+        split = _split_name(exec_properties, std.TRAIN_ARGS_KEY, "train")
+        handler = soft_labels.handler(
+            [None if raw is not None or not f else a.uri
+             for a, f in zip(teacher_artifacts, folded)],
+            (tf_transform_output.raw_feature_spec() if raw is not None
+             else tf_transform_output.transformed_feature_spec()),
+            labelling.RAW if raw is not None else labelling.TRANSFORMED)
+        labelled_count, soft_dir = soft_labels.label(split, train_files, handler)
+        labelled_rows = lambda size: _soft_label_rows(  # pylint: disable=g-long-lambda
+            soft_dir, tf_transform_output, label_key, feature_spec, raw is not None,
+            teacher.width, size)
+      else:
+        cache_dir = os.path.join(self._get_tmp_dir(), "teacher_outputs")
+        labelled_count = teacher_cache.write(
+            None if raw is not None else (out_of_fold or teacher).logits,
+            batches(train_files, _CACHE_BATCH_SIZE, False), cache_dir)
+        logging.info("Teacher outputs for %d train examples cached in %s.",
+                     labelled_count, cache_dir)
+        labelled_rows = lambda size: teacher_cache.read(cache_dir, size)
+      train_data = labelled_rows(batch_size)
+    raw_label_keys = json_utils.loads(exec_properties[spec_lib.RAW_LABEL_KEYS_KEY])
+    if unlabeled and mode == labelling.BEAM:
+      count, rows_of = _label_unlabeled_on_beam(
+          soft_labels, unlabeled, raw, fn_args.transform_output, tf_transform_output,
+          raw_label_keys,
+          feature_spec, teacher.width)
+      transfer_counts[transfer_lib.UNLABELED] = count
+      transfer.append((rows_of, count))
+      unlabeled = None  # labelled
     if unlabeled or synthetic_ratio:
       transfer_dir = os.path.join(self._get_tmp_dir(), "transfer_set")
-      transfer_counts = _write_transfer_set(
+      counts = _write_transfer_set(
           transfer_dir, unlabeled, synthetic_ratio, teacher, raw, feature_spec,
-          tf_transform_output, exec_properties,
+          tf_transform_output, raw_label_keys,
           lambda: batches(train_files, _CACHE_BATCH_SIZE, False), out_of_fold)
+      transfer_counts.update(counts)
+      if sum(counts.values()):
+        transfer.append((lambda size: transfer_lib.read(transfer_dir, size),
+                         sum(counts.values())))
+    if transfer:
       logging.info("Transfer set labelled by the teacher: %s.", transfer_counts)
-      if sum(transfer_counts.values()):
-        train_data = transfer_lib.mix(cache_dir, transfer_dir, labelled_count,
-                                      sum(transfer_counts.values()), batch_size)
+      train_data = transfer_lib.mix(labelled_rows, labelled_count, transfer, batch_size)
 
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
       # Each worker reads every batch and trains on its share of it.
@@ -212,8 +250,6 @@ class Executor(trainer_executor.GenericExecutor):
                  student.count_params(),
                  temperature, alpha, fn_args.train_steps, batch_size)
     model_uri = artifact_utils.get_single_uri(output_dict[std.MODEL_KEY])
-    # A worker that is not the chief writes nothing the chief writes.
-    scratch = os.path.join(self._get_tmp_dir(), "worker")
     try:
       distillation.fit(train_data, fn_args.train_steps,
                        summary_dir=os.path.join(
@@ -261,7 +297,10 @@ class Executor(trainer_executor.GenericExecutor):
     record.set_string_custom_property(properties.TASK, task.value)
     record.set_float_custom_property(properties.TEMPERATURE, temperature)
     record.set_float_custom_property(properties.ALPHA, alpha)
-    record.set_int_custom_property(properties.CACHE_TEACHER_OUTPUTS, int(bool(cache_dir)))
+    record.set_int_custom_property(properties.CACHE_TEACHER_OUTPUTS,
+                                   int(labelled_count is not None))
+    record.set_string_custom_property(
+        properties.TEACHER_LABELLING, mode if labelled_count is not None else "online")
     record.set_int_custom_property(properties.TEACHER_FOLDS,
                                    max((f.folds for f in folded if f), default=0))
     if teacher.num_params:  # a tree ensemble has no weights to count
@@ -277,8 +316,117 @@ class Executor(trainer_executor.GenericExecutor):
                  fn_args.serving_model_dir, student_params, teacher.num_params)
 
 
+class _SoftLabels:
+  """The soft_labels output: each source the teacher labelled on Beam, as a
+  split of it (on a worker that is not the chief, in its scratch)."""
+
+  def __init__(self, artifact, chief: bool, scratch: str, make_pipeline,
+               teacher_dirs, feature_spec, reading):
+    self._artifact, self._chief, self._scratch = artifact, chief, scratch
+    self._make_pipeline = make_pipeline
+    self._teacher = (teacher_dirs, feature_spec, reading)
+    self._splits = []
+
+  def handler(self, fold_uris, parse_spec, records, **kwargs
+              ) -> labelling.TeacherHandler:
+    teacher_dirs, feature_spec, reading = self._teacher
+    return labelling.TeacherHandler(teacher_dirs, fold_uris, parse_spec,
+                                    feature_spec, reading, records, **kwargs)
+
+  def label(self, split: str, files, handler) -> Tuple[int, str]:
+    """Labels `files` on Beam into split `split`; the rows written, and where."""
+    if self._artifact is None:
+      raise labelling.LabellingError(
+          f"teacher_labelling={labelling.BEAM!r} writes to the Distiller's "
+          f"{spec_lib.SOFT_LABELS_KEY!r} output, which this execution lacks.")
+    if self._chief:
+      self._splits.append(split)
+      self._artifact.split_names = artifact_utils.encode_split_names(self._splits)
+      directory = artifact_utils.get_split_uri([self._artifact], split)
+    else:
+      directory = os.path.join(self._scratch, spec_lib.SOFT_LABELS_KEY, split)
+    count = labelling.run(self._make_pipeline(), files, handler, directory)
+    logging.info("The teacher labelled %d %s examples on Beam: %s.", count, split,
+                 directory)
+    return count, directory
+
+
+def _all_splits(examples) -> List[str]:
+  """File patterns of every split of an Examples channel's one artifact."""
+  artifact = artifact_utils.get_single_instance(examples)
+  return [io_utils.all_files_pattern(artifact_utils.get_split_uri([artifact], split))
+          for split in artifact_utils.decode_split_names(artifact.split_names)]
+
+
+def _unlabeled_dataset(files, tf_transform_output, raw_label_keys, feature_spec):
+  try:
+    return data.unlabeled_dataset(files, tf_transform_output, raw_label_keys,
+                                  feature_spec, _CACHE_BATCH_SIZE)
+  except ValueError as e:
+    raise transfer_lib.TransferSetError(f"unlabeled_examples: {e}") from e
+
+
+def _label_unlabeled_on_beam(soft_labels: _SoftLabels, unlabeled, raw,
+                             transform_dir: str, tf_transform_output, raw_label_keys,
+                             feature_spec, width: int):
+  """The transfer set's unlabeled rows, labelled on Beam (split 'unlabeled'):
+  their count, and their (features, teacher logits) batches."""
+  files = _all_splits(unlabeled)
+  # Fails here, naming the problem, on rows this Transform cannot read.
+  _unlabeled_dataset(files, tf_transform_output, raw_label_keys, feature_spec)
+  record_spec = {name: spec for name, spec in tf_transform_output.raw_feature_spec().items()
+                 if name not in set(raw_label_keys)}
+  if raw is not None:
+    handler = soft_labels.handler([None], record_spec, labelling.RAW)
+  else:
+    handler = soft_labels.handler([None], record_spec, labelling.UNTRANSFORMED,
+                                  transform_dir=transform_dir)
+  try:
+    count, directory = soft_labels.label(transfer_lib.UNLABELED, files, handler)
+  except Exception as e:  # pylint: disable=broad-except
+    # A row that does not parse fails in a Beam worker, as whatever the runner
+    # wraps TensorFlow's error in.
+    raise transfer_lib.TransferSetError(
+        "The teacher could not label the unlabeled examples on Beam (each needs "
+        "every column the raw schema requires, but the label's): "
+        f"{str(e).splitlines()[-1] if str(e) else type(e).__name__}") from e
+  layer = tf_transform_output.transform_features_layer()
+
+  def prepare(parsed, logits):
+    transformed = layer(parsed)
+    return {name: transformed[name] for name in feature_spec}, logits
+
+  return count, lambda size: labelling.rows(  # pylint: disable=g-long-lambda
+      directory, record_spec, width, prepare, size, teacher_cache.SHUFFLE_BUFFER,
+      drop_remainder=True)
+
+
+def _soft_label_rows(soft_dir: str, tf_transform_output, label_key: str,
+                     feature_spec, raw: bool, width: int, batch_size: int
+                     ) -> tf.data.Dataset:
+  """(features, label, teacher logits) batches of the rows labelled on Beam:
+  transformed examples as TFXIO reads them, or raw ones transformed here by
+  this run's transform graph (a teacher of another Transform), as
+  `data.raw_dataset` does."""
+  if raw:
+    layer = tf_transform_output.transform_features_layer()
+
+    def prepare(parsed, logits):
+      transformed = layer(parsed)
+      return ({name: transformed[name] for name in feature_spec},
+              transformed[label_key], logits)
+    record_spec = tf_transform_output.raw_feature_spec()
+  else:
+    def prepare(parsed, logits):
+      label = parsed.pop(label_key)
+      return parsed, label, logits
+    record_spec = tf_transform_output.transformed_feature_spec()
+  return labelling.rows(soft_dir, record_spec, width, prepare, batch_size,
+                        teacher_cache.SHUFFLE_BUFFER)
+
+
 def _write_transfer_set(path, unlabeled, ratio, teacher, raw, feature_spec,
-                        tf_transform_output, exec_properties, train_batches,
+                        tf_transform_output, raw_label_keys, train_batches,
                         out_of_fold) -> Dict[str, int]:
   """Labels the transfer set with the teacher, once; its rows by source.
 
@@ -288,16 +436,9 @@ def _write_transfer_set(path, unlabeled, ratio, teacher, raw, feature_spec,
   """
   sources = {}
   if unlabeled:
-    artifact = artifact_utils.get_single_instance(unlabeled)
-    files = [io_utils.all_files_pattern(artifact_utils.get_split_uri([artifact], split))
-             for split in artifact_utils.decode_split_names(artifact.split_names)]
-    try:
-      dataset = data.unlabeled_dataset(
-          files, tf_transform_output,
-          json_utils.loads(exec_properties[spec_lib.RAW_LABEL_KEYS_KEY]),
-          feature_spec, _CACHE_BATCH_SIZE)
-    except ValueError as e:
-      raise transfer_lib.TransferSetError(f"unlabeled_examples: {e}") from e
+    files = _all_splits(unlabeled)
+    dataset = _unlabeled_dataset(files, tf_transform_output, raw_label_keys,
+                                 feature_spec)
     sources[transfer_lib.UNLABELED] = lambda: transfer_lib.unlabeled_rows(
         dataset, teacher.logits, raw)
   if ratio:

@@ -16,6 +16,9 @@ TASK = "task"  # Task.value: binary, multiclass, regression
 TEMPERATURE = "temperature"
 ALPHA = "alpha"
 CACHE_TEACHER_OUTPUTS = "cache_teacher_outputs"  # 1 or 0
+# Where the train split's teacher outputs were computed: beam, in_process
+# (once, before training: labelling.py), or online (every batch).
+TEACHER_LABELLING = "teacher_labelling"
 # k: the train split's soft labels came from k out-of-fold models; 0: the teacher.
 TEACHER_FOLDS = "teacher_folds"
 # The examples the student learnt from: the labelled train split (when its

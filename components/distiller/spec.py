@@ -30,6 +30,8 @@ TEACHER_FOLDS_KEY = "teacher_folds"
 UNLABELED_EXAMPLES_KEY = "unlabeled_examples"
 SYNTHETIC_RATIO_KEY = "synthetic_ratio"
 DISTRIBUTION_KEY = "distribution"
+TEACHER_LABELLING_KEY = "teacher_labelling"
+SOFT_LABELS_KEY = "soft_labels"
 
 
 class DistillerSpec(ComponentSpec):
@@ -69,6 +71,9 @@ class DistillerSpec(ComponentSpec):
       # auto | none | mirrored | multi_worker: the tf.distribute strategy
       # (distribute.py); unset: auto, from TF_CONFIG and the local devices.
       DISTRIBUTION_KEY: ExecutionParameter(type=str, optional=True),
+      # beam | in_process: where the once-before-training teacher pass runs
+      # (labelling.py); unset: beam.
+      TEACHER_LABELLING_KEY: ExecutionParameter(type=str, optional=True),
       std.CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {
@@ -94,4 +99,7 @@ class DistillerSpec(ComponentSpec):
   OUTPUTS = {
       std.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
       std.MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),
+      # The train rows, each with the teacher's outputs, when the teacher
+      # labelled them on Beam (labelling.py); otherwise no split.
+      SOFT_LABELS_KEY: ChannelParameter(type=standard_artifacts.Examples),
   }

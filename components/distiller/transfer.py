@@ -22,7 +22,7 @@ labels the train split (`write`), and each training batch holds rows of both
 caches in proportion to their sizes (`mix`). A transfer row carries
 labelled = 0: it counts in the soft term only (`losses.distillation_loss`).
 """
-from typing import Callable, Dict, Iterable, Iterator, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -143,37 +143,58 @@ def write(sources: Dict[str, Callable[[], Rows]],
   return counts
 
 
-def mix(labelled_path: str, transfer_path: str, labelled_count: int,
-        transfer_count: int, batch_size: int, seed: int = 0) -> tf.data.Dataset:
-  """(features, labels, teacher logits, labelled) batches from both caches.
+def read(path: str, batch_size: int, seed: int = 0) -> tf.data.Dataset:
+  """(features, teacher logits) batches of what `write` saved, shuffled as
+  the online input is and repeated without end."""
+  return (tf.data.Dataset.load(path).unbatch()
+          .shuffle(teacher_cache.SHUFFLE_BUFFER, seed=seed).repeat()
+          .batch(batch_size, drop_remainder=True))
 
-  Each batch holds the two in proportion to their sizes (at least one row of
-  each): its first rows from the labelled cache (`teacher_cache.write`'s),
-  the rest from the transfer set, with labels 0 and labelled 0. Both are
-  shuffled as the online input is and repeated without end; the rows are
-  joined batch by batch, so mixing costs no more per row than the cache.
-  """
-  if batch_size < 2:
+
+Batches = Callable[[int], tf.data.Dataset]
+
+
+def shares(counts: Sequence[int], batch_size: int) -> List[int]:
+  """Rows of a batch per source: in proportion to `counts`, at least one
+  each, adding up to `batch_size`."""
+  if batch_size < len(counts):
     raise TransferSetError(
-        f"A transfer set needs batches of at least 2 rows (one labelled, one "
-        f"not); batch_size is {batch_size}.")
-  total = labelled_count + transfer_count
-  labelled_rows = max(1, min(batch_size - 1, round(batch_size * labelled_count / total)))
-  transfer_rows = batch_size - labelled_rows
-  labelled = (tf.data.Dataset.load(labelled_path).unbatch()
-              .shuffle(teacher_cache.SHUFFLE_BUFFER, seed=seed).repeat()
-              .batch(labelled_rows, drop_remainder=True))
-  transfer = (tf.data.Dataset.load(transfer_path).unbatch()
-              .shuffle(teacher_cache.SHUFFLE_BUFFER, seed=seed).repeat()
-              .batch(transfer_rows, drop_remainder=True))
+        f"A transfer set needs batches of at least {len(counts)} rows (one from "
+        f"the labelled rows and one from each transfer source); batch_size is "
+        f"{batch_size}.")
+  total = sum(counts)
+  rows = [max(1, round(batch_size * c / total)) for c in counts]
+  while sum(rows) != batch_size:
+    # Take from (or give to) the largest share: it changes least in proportion.
+    largest = max(range(len(rows)), key=lambda i: rows[i])
+    rows[largest] += 1 if sum(rows) < batch_size else -1
+  return rows
 
-  def join(labelled_batch, transfer_batch):
-    (features, labels, logits), (more, more_logits) = labelled_batch, transfer_batch
-    return ({name: tf.concat([features[name], more[name]], 0) for name in features},
+
+def mix(labelled: Batches, labelled_count: int,
+        transfer: Sequence[Tuple[Batches, int]], batch_size: int) -> tf.data.Dataset:
+  """(features, labels, teacher logits, labelled) batches of every source.
+
+  Each batch holds the sources in proportion to their sizes (at least one
+  row of each, `shares`): its first rows from the labelled train rows, the
+  rest from each transfer source in turn, with labels 0 and labelled 0.
+  `labelled(n)` gives batches of n (features, labels, teacher logits), a
+  transfer source's (features, teacher logits), shuffled and repeated
+  without end (`teacher_cache.read`, `labelling.rows`, `read`). The rows
+  are joined batch by batch, so mixing costs no more per row than a cache.
+  """
+  rows = shares([labelled_count, *(count for _, count in transfer)], batch_size)
+  labelled_rows, transfer_rows = rows[0], sum(rows[1:])
+  batches = [labelled(rows[0]), *(batches_of(n) for (batches_of, _), n
+                                  in zip(transfer, rows[1:]))]
+
+  def join(first, *others):
+    features, labels, logits = first
+    return ({name: tf.concat([features[name], *(o[0][name] for o in others)], 0)
+             for name in features},
             tf.concat([labels, tf.zeros([transfer_rows, *labels.shape[1:]],
                                         labels.dtype)], 0),
-            tf.concat([logits, more_logits], 0),
+            tf.concat([logits, *(o[1] for o in others)], 0),
             tf.concat([tf.ones([labelled_rows]), tf.zeros([transfer_rows])], 0))
 
-  return (tf.data.Dataset.zip((labelled, transfer)).map(join)
-          .prefetch(tf.data.AUTOTUNE))
+  return tf.data.Dataset.zip(tuple(batches)).map(join).prefetch(tf.data.AUTOTUNE)
