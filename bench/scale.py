@@ -1,18 +1,22 @@
 """Pipeline wall time and peak memory as the data grows.
 
     .venv/bin/python bench/scale.py [--rows 15000 150000 1000000 1500000]
+        [--stock] [--beam-arg A ...]
 
 For each size it writes taxi-like data with bench/taxi_synth.py (the embedded
 CSV is the first size, as it ships), then runs our pipeline on it with
-`tfx-distill run` (defaults: teacher 400 steps, Distiller 1000 steps, one
-Beam worker, no cache) in a fresh pipeline root, in a subprocess, and samples
+`tfx-distill run` (defaults: teacher 400 steps, Distiller 1000 steps, the
+default Beam arguments or `--beam-arg`s, no cache) in a fresh pipeline root,
+and with `--stock` the stock TFX taxi pipeline (bench/stock.py) on the same
+rows with the same Beam arguments; each in a subprocess, and samples
 the resident memory of that process and all its children (TFX's pip
 installs) every 0.2 s. Training steps are fixed, so only the data-bound
 components (ExampleGen, StatisticsGen, Transform, Evaluator) should grow with
 the rows. Reports wall time, the per-component times from MLMD, peak RSS
 (overall and while each component ran, from MLMD's execution times), a
-least-squares line time = a + b * rows, and writes scale.json, scale.md and
-scale.png, after every size.
+least-squares line time = a + b * rows, ours / stock, and writes scale.json,
+scale.md and scale.png, after every size. The pipeline roots are kept
+(bench/work/scale/<rows>/): bench/labelling.py reads them.
 """
 import argparse
 import json
@@ -27,14 +31,18 @@ from typing import Dict, List
 import psutil
 
 import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
+import stock  # pylint: disable=g-bad-import-order  # bench/stock.py
 import taxi_synth  # pylint: disable=g-bad-import-order  # bench/taxi_synth.py
 from distill_pipelines import report
+from distill_pipelines import settings as settings_lib
 from distill_pipelines.taxi import config as configs
 from distill_pipelines.taxi import raw_data
 
 NAME = "scale"
-_DATA_BOUND = ("CsvExampleGen", "StatisticsGen", "Transform", "FidelityEvaluator",
-               "NoRegressionEvaluator")
+# The components whose time and memory the tables show: the data-bound ones,
+# the teacher's Trainer and the Distiller.
+_DATA_BOUND = ("CsvExampleGen", "StatisticsGen", "Transform", "Trainer", "Distiller",
+               "FidelityEvaluator", "NoRegressionEvaluator")
 
 
 def _tree_rss(process: psutil.Process) -> int:
@@ -138,12 +146,30 @@ def _report(out: str, results: Dict[int, dict]) -> None:
         + f" | {m['peak_rss_bytes'] / 2**30:.2f} | "
         f"{m['peak_rss_bytes'] / base['peak_rss_bytes']:.2f}x | {m['student_auc']:.4f} |")
   if all("components_peak_rss_bytes" in results[r] for r in sizes):
-    lines += ["", "Peak RSS while each data-bound component ran (GiB):", "",
+    lines += ["", "Peak RSS of the pipeline's process tree while each component ran "
+              "(GiB; what earlier components left in the process counts too):", "",
               "| rows | " + " | ".join(_DATA_BOUND) + " |",
               "|---" * (1 + len(_DATA_BOUND)) + "|"]
     lines += [f"| {r:,} | " + " | ".join(
         f"{results[r]['components_peak_rss_bytes'].get(c, 0) / 2**30:.2f}"
         for c in _DATA_BOUND) + " |" for r in sizes]
+  stock_sizes = [r for r in sizes if "stock" in results[r]]
+  if stock_sizes:
+    lines += ["", "Against the stock TFX taxi pipeline on the same rows, same Beam "
+              "arguments:", "", "| rows | ours (s) | stock (s) | ours / stock | "
+              "ours peak RSS (GiB) | stock peak RSS (GiB) |", "|---" * 6 + "|"]
+    lines += [f"| {r:,} | {results[r]['wall_seconds']:.0f} | "
+              f"{results[r]['stock']['wall_seconds']:.0f} | "
+              f"{results[r]['wall_seconds'] / results[r]['stock']['wall_seconds']:.2f}x | "
+              f"{results[r]['peak_rss_bytes'] / 2**30:.2f} | "
+              f"{results[r]['stock']['peak_rss_bytes'] / 2**30:.2f} |" for r in stock_sizes]
+    lines += ["", "Stock pipeline, seconds per component:", "",
+              "| rows | " + " | ".join(results[stock_sizes[0]]["stock"]["components_seconds"])
+              + " |", "|---" * (1 + len(results[stock_sizes[0]]["stock"]["components_seconds"]))
+              + "|"]
+    lines += [f"| {r:,} | " + " | ".join(
+        str(v) for v in results[r]["stock"]["components_seconds"].values()) + " |"
+              for r in stock_sizes]
   if fit:
     lines += ["", f"Least-squares line: wall time = {fit[0]:.0f} s + "
               f"{fit[1] * 1e6:.0f} s per million rows (R^2 = {fit[2]:.3f})."]
@@ -162,6 +188,11 @@ def main(argv=None) -> int:
                       help=f"sizes; {embedded} (the embedded CSV's rows) uses it as is")
   parser.add_argument("--out", default=os.path.join("bench", "results"))
   parser.add_argument("--work", default=os.path.join("bench", "work", "scale"))
+  parser.add_argument("--stock", action="store_true",
+                      help="also run the stock TFX taxi pipeline on each size")
+  parser.add_argument("--beam-arg", action="append", dest="beam_args", default=None,
+                      help="a Beam argument for every pipeline (repeat); default: "
+                      "our pipeline's default Beam arguments")
   parser.add_argument("--report-only", action="store_true",
                       help="measure nothing: rewrite the table and plot from scale.json")
   args = parser.parse_args(argv)
@@ -170,6 +201,8 @@ def main(argv=None) -> int:
       _report(args.out, {int(k): v for k, v in json.load(f)["results"].items()})
     return 0
   tfx_distill = os.path.join(os.path.dirname(sys.executable), "tfx-distill")
+  beam_args = args.beam_args or settings_lib.Settings.model_fields[
+      "beam_args"].get_default(call_default_factory=True)
   results = {}
   for rows in sorted(args.rows):
     work = os.path.abspath(os.path.join(args.work, str(rows)))
@@ -184,7 +217,7 @@ def main(argv=None) -> int:
     measured = run_measured(
         [tfx_distill, "run", "--data-root", data_root, "--pipeline-root", root,
          "--pipeline-name", NAME, "--serving-dir", os.path.join(work, "serving"),
-         "--no-cache"],
+         "--no-cache", *[f"--beam-arg={a}" for a in beam_args]],
         os.path.join(work, "run.log"))
     metadata = os.path.join(root, "metadata.sqlite")
     summary = report.summarize(metadata, NAME)
@@ -194,7 +227,24 @@ def main(argv=None) -> int:
         report.open_store(metadata), summary, measured.pop("samples"))
     measured["student_auc"] = summary.student.metrics.get("auc")
     measured["teacher_auc"] = summary.teacher.metrics.get("auc")
+    measured["beam_args"] = beam_args
     results[rows] = measured
+    if args.stock:
+      stock_root = os.path.join(work, "stock")
+      theirs = run_measured(
+          [sys.executable, stock.__file__, "--data-root", data_root,
+           "--pipeline-root", stock_root, *[f"--beam-arg={a}" for a in beam_args]],
+          os.path.join(work, "stock.log"))
+      stock_summary = report.summarize(os.path.join(stock_root, "metadata.sqlite"),
+                                       stock.NAME)
+      theirs["components_seconds"] = {c.node_id: round(c.seconds, 1)
+                                      for c in stock_summary.components}
+      theirs["components_peak_rss_bytes"] = _component_peaks(
+          report.open_store(os.path.join(stock_root, "metadata.sqlite")),
+          stock_summary, theirs.pop("samples"))
+      measured["stock"] = theirs
+      print(f"  {rows:,} rows, stock: {theirs['wall_seconds']:.0f} s, peak RSS "
+            f"{theirs['peak_rss_bytes'] / 2**30:.2f} GiB", file=sys.stderr)
     print(f"  {rows:,} rows: {measured['wall_seconds']:.0f} s, peak RSS "
           f"{measured['peak_rss_bytes'] / 2**30:.2f} GiB", file=sys.stderr)
     shutil.rmtree(os.path.join(work, "data"), ignore_errors=True)
