@@ -80,9 +80,10 @@ def _exec_properties(store):
   for name, value in execution.custom_properties.items():
     kind = value.WhichOneof("value")
     properties[name] = getattr(value, kind)
-  # The launcher installed the module as a wheel; here the file is loaded.
-  properties.pop("module_path", None)
-  properties[std.MODULE_FILE_KEY] = configs.STUDENT_MODULE
+  # The launcher installed a module file as a wheel; here the file is loaded.
+  # A student named by Python path (today's demo) is imported as it is.
+  if properties.pop("module_path", None) or properties.get(std.MODULE_FILE_KEY):
+    properties[std.MODULE_FILE_KEY] = configs.STUDENT_MODULE
   return properties
 
 

@@ -576,3 +576,35 @@ def test_an_unknown_labelling_mode_is_named(taxi_transform, teacher_model, tmp_p
   from distill_components.distiller import labelling  # pylint: disable=g-import-not-at-top
   with pytest.raises(labelling.LabellingError, match="teacher_labelling must be one of"):
     _run(taxi_transform, teacher_model, str(tmp_path), teacher_labelling="spark")
+
+
+def test_the_beam_handler_reads_several_teachers_as_their_mean(taxi_transform,
+                                                                teacher_model):
+  """RunInference's model handler loads the teachers as the executor reads
+  them: two copies of one teacher average to its own logits, row by row."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from distill_components.distiller import labelling  # pylint: disable=g-import-not-at-top
+  output = tft.TFTransformOutput(taxi_transform["transform_dir"])
+  spec = export.model_input_spec(output, features.LABEL_KEY)
+  teacher_dir = path_utils.serving_model_dir(teacher_model)
+  records = [r.numpy() for r in tf.data.TFRecordDataset(
+      glob.glob(os.path.join(taxi_transform["examples_dir"], "Split-eval", "*")),
+      compression_type="GZIP").take(20)]
+  handler = labelling.TeacherHandler(
+      [teacher_dir, teacher_dir], [None, None], output.transformed_feature_spec(), spec,
+      {"task": Task.BINARY})
+  results = list(handler.run_inference(records, handler.load_model()))
+  assert [r.example for r in results] == records
+  teacher = teacher_lib.Teacher(teacher_dir, spec, task=Task.BINARY)
+  want = teacher.logits(tf.io.parse_example(records, output.transformed_feature_spec()))
+  np.testing.assert_allclose(np.stack([r.inference for r in results]), want.numpy(),
+                             rtol=1e-5, atol=1e-6)
+  # Written back: the record and its logits parse as one tf.Example.
+  parsed = tf.io.parse_example([labelling.with_logits(r) for r in results],
+                               labelling.parse_spec(output.transformed_feature_spec(), 1))
+  np.testing.assert_allclose(parsed[labelling.TEACHER_LOGITS].numpy(), want.numpy(),
+                             rtol=1e-6)
+  with pytest.raises(labelling.LabellingError, match="2 teachers but 1 fold_uris"):
+    labelling.TeacherHandler([teacher_dir, teacher_dir], [None],
+                             output.transformed_feature_spec(), spec, {"task": Task.BINARY})

@@ -329,7 +329,11 @@ class _SoftLabels:
 
   def handler(self, fold_uris, parse_spec, records, **kwargs
               ) -> labelling.TeacherHandler:
+    """A RunInference handler for this run's teachers; `fold_uris`: per
+    teacher, the artifact whose out-of-fold models label, or None (all: the
+    teachers themselves)."""
     teacher_dirs, feature_spec, reading = self._teacher
+    fold_uris = fold_uris or [None] * len(teacher_dirs)
     return labelling.TeacherHandler(teacher_dirs, fold_uris, parse_spec,
                                     feature_spec, reading, records, **kwargs)
 
@@ -377,9 +381,9 @@ def _label_unlabeled_on_beam(soft_labels: _SoftLabels, unlabeled, raw,
   record_spec = {name: spec for name, spec in tf_transform_output.raw_feature_spec().items()
                  if name not in set(raw_label_keys)}
   if raw is not None:
-    handler = soft_labels.handler([None], record_spec, labelling.RAW)
+    handler = soft_labels.handler(None, record_spec, labelling.RAW)
   else:
-    handler = soft_labels.handler([None], record_spec, labelling.UNTRANSFORMED,
+    handler = soft_labels.handler(None, record_spec, labelling.UNTRANSFORMED,
                                   transform_dir=transform_dir)
   try:
     count, directory = soft_labels.label(transfer_lib.UNLABELED, files, handler)

@@ -7,7 +7,10 @@ data. `label` runs it as a Beam pipeline: Beam's `RunInference` with a model
 handler (`TeacherHandler`) that loads the teacher in each Beam worker the way
 the Distiller reads it (teacher.py: one teacher, several averaged, out-of-fold
 models, a teacher reading raw examples) and calls it on batches of serialized
-tf.Examples. So it runs where the pipeline's other Beam components run:
+tf.Examples: this run's transformed train examples, or untransformed ones (a
+teacher of another Transform reads them through its serving signature; a
+transfer set's unlabeled rows are transformed by this run's graph first). So
+it runs where the pipeline's other Beam components run:
 several local processes (`--direct_running_mode=multi_processing
 --direct_num_workers=N`), Dataflow, Flink or Spark through the pipeline's
 Beam arguments.
@@ -99,6 +102,9 @@ class TeacherHandler(inference.ModelHandler):
                reading: Dict[str, Any], records: str = TRANSFORMED,
                transform_dir: Optional[str] = None):
     super().__init__()
+    if len(fold_uris) != len(teacher_dirs):
+      raise LabellingError(f"{len(teacher_dirs)} teachers but {len(fold_uris)} "
+                           "fold_uris; give one per teacher (None: no folds).")
     if records not in _RECORDS:
       raise LabellingError(f"records must be one of {list(_RECORDS)}; got {records!r}.")
     if (records == UNTRANSFORMED) != bool(transform_dir):
