@@ -36,7 +36,8 @@ spans: $(STAMP)
 	$(PY) -m distill_pipelines.taxi.spans --workdir $(SPANS_DIR) $(ARGS)
 
 # Benchmarks (not tests): write bench/results/*.json, *.md and *.png.
-# quality.py first: serving, throughput and distiller_profile read its pipeline run.
+# quality.py first: serving, throughput and distiller_profile read its pipeline run;
+# labelling.py reads scale.py's.
 bench: $(STAMP)
 	$(PY) bench/tasks.py
 	$(PY) bench/quality.py
@@ -44,7 +45,8 @@ bench: $(STAMP)
 	$(PY) bench/throughput.py
 	$(PY) bench/distiller_profile.py
 	$(PY) bench/pipeline.py
-	$(PY) bench/scale.py
+	$(PY) bench/scale.py --stock
+	$(PY) bench/labelling.py --pipeline-root bench/work/scale/*/pipeline
 
 env: $(STAMP)
 

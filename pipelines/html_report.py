@@ -542,6 +542,7 @@ def read(sqlite_path: str, summary: report.RunSummary, latency: bool = True) -> 
                       ("temperature", properties.TEMPERATURE),
                       ("alpha (weight of the soft loss)", properties.ALPHA),
                       ("teacher outputs cached", properties.CACHE_TEACHER_OUTPUTS),
+                      ("teacher outputs computed", properties.TEACHER_LABELLING),
                       ("teachers averaged", properties.TEACHERS),
                       ("labelled train examples", properties.LABELLED_EXAMPLES),
                       ("unlabeled examples (transfer set)", properties.UNLABELED_EXAMPLES),
