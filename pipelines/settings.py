@@ -173,7 +173,7 @@ class Settings(pydantic.BaseModel):
   learning_rate: float = pydantic.Field(default=1e-3, gt=0)
   cache_teacher_outputs: bool = False
   teacher_labelling: Literal["beam", "in_process"] = pydantic.Field(
-      default="beam", description="where the Distiller's once-per-example "
+      default="in_process", description="where the Distiller's once-per-example "
       "teacher pass (cache_teacher_outputs, out-of-fold teachers, a transfer "
       "set) runs: a Beam job on the pipeline's Beam runner (beam_args), or in "
       "the Distiller's own process")

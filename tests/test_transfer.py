@@ -139,7 +139,7 @@ def with_transfer_set(taxi_transform, teacher_model, unlabeled_dir, tmp_path_fac
   outputs = {}
   model = run_distiller(taxi_transform, teacher_model, out,
                         {"unlabeled_examples": [examples_artifact(unlabeled_dir)]},
-                        outputs, synthetic_ratio=0.5)
+                        outputs, synthetic_ratio=0.5, teacher_labelling="beam")
   return model, out, outputs
 
 

@@ -180,7 +180,7 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
         first[2] if raw is not None else teacher.logits(first[0]), student(first[0]))
 
     mode = labelling.check_mode(
-        exec_properties.get(spec_lib.TEACHER_LABELLING_KEY) or labelling.BEAM)
+        exec_properties.get(spec_lib.TEACHER_LABELLING_KEY) or labelling.IN_PROCESS)
     # A worker that is not the chief writes nothing the chief writes.
     scratch = os.path.join(self._get_tmp_dir(), "worker")
     soft_labels = _SoftLabels(

@@ -72,7 +72,7 @@ class DistillerSpec(ComponentSpec):
       # (distribute.py); unset: auto, from TF_CONFIG and the local devices.
       DISTRIBUTION_KEY: ExecutionParameter(type=str, optional=True),
       # beam | in_process: where the once-before-training teacher pass runs
-      # (labelling.py); unset: beam.
+      # (labelling.py); unset: in_process (faster on one machine: bench/labelling.py).
       TEACHER_LABELLING_KEY: ExecutionParameter(type=str, optional=True),
       std.CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
   }
