@@ -116,6 +116,11 @@ def _plot(path: str, rows: List[int], results: Dict[int, dict]) -> None:
   fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
   millions = [r / 1e6 for r in rows]
   left.plot(millions, [results[r]["wall_seconds"] for r in rows], "o-", label="pipeline")
+  stock_rows = [r for r in rows if "stock" in results[r]]
+  if stock_rows:
+    left.plot([r / 1e6 for r in stock_rows],
+              [results[r]["stock"]["wall_seconds"] for r in stock_rows], "s-k",
+              label="stock TFX pipeline")
   for component in _DATA_BOUND:
     left.plot(millions, [results[r]["components_seconds"].get(component, 0) for r in rows],
               ".--", label=component)
@@ -123,7 +128,13 @@ def _plot(path: str, rows: List[int], results: Dict[int, dict]) -> None:
   left.set_ylabel("seconds")
   left.set_title("Wall time")
   left.legend(fontsize=8)
-  right.plot(millions, [results[r]["peak_rss_bytes"] / 2**30 for r in rows], "o-")
+  right.plot(millions, [results[r]["peak_rss_bytes"] / 2**30 for r in rows], "o-",
+             label="ours")
+  if stock_rows:
+    right.plot([r / 1e6 for r in stock_rows],
+               [results[r]["stock"]["peak_rss_bytes"] / 2**30 for r in stock_rows],
+               "s--k", label="stock TFX pipeline")
+    right.legend(fontsize=8)
   right.set_xlabel("rows (millions)")
   right.set_ylabel("GiB")
   right.set_ylim(bottom=0)
