@@ -37,7 +37,7 @@ spans: $(STAMP)
 
 # Benchmarks (not tests): write bench/results/*.json, *.md and *.png.
 # quality.py first: serving, throughput and distiller_profile read its pipeline run;
-# labelling.py reads scale.py's.
+# labelling.py and evaluator_profile.py read scale.py's.
 bench: $(STAMP)
 	$(PY) bench/tasks.py
 	$(PY) bench/quality.py
@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(PY) bench/pipeline.py
 	$(PY) bench/scale.py --stock
 	$(PY) bench/labelling.py --pipeline-root bench/work/scale/*/pipeline
+	$(PY) bench/evaluator_profile.py --pipeline-root bench/work/scale/1000000/pipeline --rows 5000 25000
 
 env: $(STAMP)
 
