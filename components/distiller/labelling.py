@@ -31,6 +31,9 @@ from apache_beam.ml.inference import base as inference
 import numpy as np
 import tensorflow as tf
 
+from distill_components.distiller import folds as folds_lib
+from distill_components.distiller import teacher as teacher_lib
+
 # The feature each labelled record carries the teacher's outputs in.
 TEACHER_LOGITS = "__teacher_logits__"
 # Where `label` writes, under its output directory.
@@ -62,10 +65,8 @@ class LabellingError(ValueError):
 def _load_labeller(teacher_dirs: Sequence[str], fold_uris: Sequence[Optional[str]],
                    feature_spec: Dict[str, tf.TensorSpec], reading: Dict[str, Any],
                    records: str):
-  """The teacher as the executor reads it: callable on serialized records."""
-  # Imported here: a Beam worker unpickles the handler before it loads TF.
-  from distill_components.distiller import folds as folds_lib  # pylint: disable=g-import-not-at-top
-  from distill_components.distiller import teacher as teacher_lib  # pylint: disable=g-import-not-at-top
+  """The teacher as the executor reads it: a function of a batch of
+  serialized records (RAW) or of their parsed features (otherwise)."""
   teachers = [teacher_lib.Teacher(d, feature_spec, **reading) for d in teacher_dirs]
   if records == RAW:
     return teacher_lib.one_or_ensemble(teachers).raw_reader()
