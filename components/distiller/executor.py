@@ -221,7 +221,8 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
           raw_label_keys,
           feature_spec, teacher.width)
       transfer_counts[transfer_lib.UNLABELED] = count
-      transfer.append((rows_of, count))
+      if count:  # an empty source would be read forever
+        transfer.append((rows_of, count))
       unlabeled = None  # labelled
     if unlabeled or synthetic_ratio:
       transfer_dir = os.path.join(self._get_tmp_dir(), "transfer_set")
