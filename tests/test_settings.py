@@ -105,6 +105,19 @@ def test_bad_settings_name_the_setting(values, message):
   assert message in describe_errors(info.value)
 
 
+def test_teacher_labelling_defaults_to_in_process_and_reaches_the_distiller():
+  from distill_pipelines import pipeline  # pylint: disable=g-import-not-at-top
+  assert _settings().teacher_labelling == "in_process"  # bench/labelling.py
+  s = taxi.settings(pipeline_root="/r", data_root="/d", teacher_labelling="beam",
+                    cache_teacher_outputs=True)
+  [distiller] = [c for c in pipeline.create_pipeline(s).components
+                 if c.id == "Distiller"]
+  assert distiller.exec_properties["teacher_labelling"] == "beam"
+  with pytest.raises(pydantic.ValidationError) as info:
+    _settings(teacher_labelling="spark")
+  assert "teacher-labelling" in describe_errors(info.value)
+
+
 def test_teacher_folds_reach_the_teacher_module_and_the_distiller():
   assert "teacher_folds" not in _settings().module_config()
   s = _settings(teacher_folds=5)  # binary: the zero-code trees
