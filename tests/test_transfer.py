@@ -90,7 +90,7 @@ def test_mixed_batches_hold_both_sets_in_proportion(tmp_path):
        transfer.SYNTHETIC: lambda: iter([({"a": tf.zeros([500])}, -tf.ones([500, 1]))])},
       spec, 1, str(tmp_path / "transfer"))
   assert counts == {transfer.UNLABELED: 100, transfer.SYNTHETIC: 500}
-  transfer_rows = lambda n: transfer.read(str(tmp_path / "transfer"), n)
+  transfer_rows = lambda n: teacher_cache.read(str(tmp_path / "transfer"), n)
   data = transfer.mix(labelled_rows, 300, [(transfer_rows, 600)], batch_size=900)
   features_, labels, logits, labelled_ = next(iter(data))
   flag = labelled_.numpy()

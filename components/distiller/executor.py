@@ -232,7 +232,7 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
           lambda: batches(train_files, _CACHE_BATCH_SIZE, False), out_of_fold)
       transfer_counts.update(counts)
       if sum(counts.values()):
-        transfer.append((lambda size: transfer_lib.read(transfer_dir, size),
+        transfer.append((lambda size: teacher_cache.read(transfer_dir, size),
                          sum(counts.values())))
     if transfer:
       logging.info("Transfer set labelled by the teacher: %s.", transfer_counts)
@@ -402,8 +402,7 @@ def _label_unlabeled_on_beam(soft_labels: _SoftLabels, unlabeled, raw,
     return {name: transformed[name] for name in feature_spec}, logits
 
   return count, lambda size: labelling.rows(  # pylint: disable=g-long-lambda
-      directory, record_spec, width, prepare, size, teacher_cache.SHUFFLE_BUFFER,
-      drop_remainder=True)
+      directory, record_spec, width, prepare, size, teacher_cache.SHUFFLE_BUFFER)
 
 
 def _soft_label_rows(soft_dir: str, tf_transform_output, label_key: str,

@@ -207,8 +207,7 @@ def parse_spec(record_spec: Dict[str, Any], width: int) -> Dict[str, Any]:
 
 def rows(output_dir: str, record_spec: Dict[str, Any], width: int,
          prepare: Callable[[Dict[str, tf.Tensor], tf.Tensor], tuple],
-         batch_size: int, shuffle_buffer: int, seed: int = 0,
-         drop_remainder: bool = False) -> tf.data.Dataset:
+         batch_size: int, shuffle_buffer: int, seed: int = 0) -> tf.data.Dataset:
   """Batches of the labelled records, shuffled record by record and repeated
   without end; `prepare(parsed, logits)` makes each batch what training
   takes (e.g. (features, label, logits))."""
@@ -220,7 +219,6 @@ def rows(output_dir: str, record_spec: Dict[str, Any], width: int,
 
   return (tf.data.TFRecordDataset(files(output_dir), compression_type="GZIP",
                                   num_parallel_reads=tf.data.AUTOTUNE)
-          .shuffle(shuffle_buffer, seed=seed).repeat()
-          .batch(batch_size, drop_remainder=drop_remainder)
+          .shuffle(shuffle_buffer, seed=seed).repeat().batch(batch_size)
           .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
           .prefetch(tf.data.AUTOTUNE))

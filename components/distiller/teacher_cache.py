@@ -62,7 +62,8 @@ def write(teacher_logits: Optional[TeacherFn], dataset: tf.data.Dataset,
 
 
 def read(path: str, batch_size: int, seed: int = 0) -> tf.data.Dataset:
-  """(features, labels, teacher logits) batches of what `write` saved.
+  """Batches of what `write` saved: (features, labels, teacher logits); the
+  transfer set's (features, teacher logits) as `transfer.write` saved them.
 
   Example by example, shuffled as TFXIO shuffles the online input, and
   repeated without end.

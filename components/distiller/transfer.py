@@ -26,7 +26,6 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 import tensorflow as tf
 
-from distill_components.distiller import teacher_cache
 
 Features = Dict[str, tf.Tensor]
 Rows = Iterator[Tuple[Features, tf.Tensor]]
@@ -143,14 +142,6 @@ def write(sources: Dict[str, Callable[[], Rows]],
   return counts
 
 
-def read(path: str, batch_size: int, seed: int = 0) -> tf.data.Dataset:
-  """(features, teacher logits) batches of what `write` saved, shuffled as
-  the online input is and repeated without end."""
-  return (tf.data.Dataset.load(path).unbatch()
-          .shuffle(teacher_cache.SHUFFLE_BUFFER, seed=seed).repeat()
-          .batch(batch_size, drop_remainder=True))
-
-
 Batches = Callable[[int], tf.data.Dataset]
 
 
@@ -180,7 +171,7 @@ def mix(labelled: Batches, labelled_count: int,
   rest from each transfer source in turn, with labels 0 and labelled 0.
   `labelled(n)` gives batches of n (features, labels, teacher logits), a
   transfer source's (features, teacher logits), shuffled and repeated
-  without end (`teacher_cache.read`, `labelling.rows`, `read`). The rows
+  without end (`teacher_cache.read`, `labelling.rows`). The rows
   are joined batch by batch, so mixing costs no more per row than a cache.
   """
   rows = shares([labelled_count, *(count for _, count in transfer)], batch_size)
