@@ -555,16 +555,21 @@ def test_the_teacher_labels_the_train_split_on_beam(taxi_transform, teacher_mode
 
 def test_beam_and_in_process_labelling_train_the_same_student(
     taxi_transform, teacher_model, tmp_path):
-  """Same rows, same logits, same shuffle seed: the two ways differ only in
-  where the teacher ran, so the students' eval losses agree closely."""
-  losses_ = {}
+  """Same rows, same logits (the test above): the two ways differ only in
+  where the teacher ran and in the order the rows are read back (Beam writes
+  them in its own order), so the students agree closely. The soft loss alone
+  is too small (about 0.002) to compare in proportion; the total eval loss and
+  the agreement with the teacher are compared."""
+  scores = {}
   for mode in ("beam", "in_process"):
     model = _run(taxi_transform, teacher_model, str(tmp_path / mode),
                  cache_teacher_outputs=1, teacher_labelling=mode)
     props = model.mlmd_artifact.custom_properties
     assert props["teacher_labelling"].string_value == mode
-    losses_[mode] = props["eval_soft_loss"].double_value
-  assert losses_["beam"] == pytest.approx(losses_["in_process"], rel=0.25)
+    scores[mode] = (props["eval_loss"].double_value,
+                    props["eval_agreement"].double_value)
+  assert scores["beam"][0] == pytest.approx(scores["in_process"][0], rel=0.25)
+  assert scores["beam"][1] == pytest.approx(scores["in_process"][1], abs=0.05)
   # In process the soft labels stay scratch: the output artifact holds no split.
   outputs = {}
   _run(taxi_transform, teacher_model, str(tmp_path / "again"), outputs=outputs,
