@@ -253,6 +253,87 @@ def test_teacher_outputs_contradicting_the_model_is_refused(saved, head, said, s
     Teacher(directory, FEATURES, task=Task.BINARY, outputs=said)
 
 
+_SHAPE_ONLY = {
+    "Reshape": lambda y: tf.keras.layers.Reshape((1,))(y),
+    "Flatten": lambda y: tf.keras.layers.Flatten()(y),
+    "squeeze, expand_dims": lambda y: tf.keras.layers.Lambda(
+        lambda t: tf.expand_dims(tf.squeeze(t, -1), -1))(y),
+    "cast": lambda y: tf.keras.layers.Lambda(lambda t: tf.cast(t, tf.float32))(y),
+}
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("after", sorted(_SHAPE_ONLY))
+def test_head_is_read_through_shape_only_layers(tmp_path, after, style):
+  """A Sigmoid followed by layers that only reshape or cast its output (TFX's
+  taxi module ends in Dense(1, 'sigmoid') then Reshape((1,)))."""
+  model = _model(lambda x: _SHAPE_ONLY[after](
+      tf.keras.layers.Dense(1, activation="sigmoid", name="head")(x)))
+  teacher = Teacher(_save(model, str(tmp_path / "t"), style), FEATURES, task=Task.BINARY)
+  assert "layer 'head' ends in Sigmoid" in teacher.source
+  assert "-> probabilities" in teacher.source
+  batch = _batch()
+  np.testing.assert_allclose(teacher.logits(batch).numpy(),
+                             _log_odds(_expected(model, batch)), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("style", ["model.save", "tf.saved_model.save (no signatures)"])
+def test_dict_inputs_of_several_dtypes_get_their_own_specs(tmp_path, style):
+  """Inputs declared out of sorted order, int32 among float32: each input's
+  spec is its own, by name (tf.nest would pair them in sorted order)."""
+  tf.keras.utils.set_random_seed(0)
+  inputs = {"n_xf": tf.keras.Input(shape=(1,), name="n_xf", dtype="int32"),
+            "b_xf": tf.keras.Input(shape=(1,), name="b_xf", dtype=tf.float32),
+            "a_xf": tf.keras.Input(shape=(1,), name="a_xf", dtype=tf.float32)}
+  x = tf.keras.layers.concatenate(
+      [tf.keras.layers.CategoryEncoding(num_tokens=5)(inputs["n_xf"]),
+       inputs["b_xf"], inputs["a_xf"]])
+  model = tf.keras.Model(inputs, tf.keras.layers.Dense(1)(x))
+  directory = str(tmp_path / "t")
+  if style == "model.save":
+    model.save(directory)
+  else:
+    tf.saved_model.save(model, directory)
+  teacher = Teacher(directory, FEATURES, task=Task.BINARY)
+  # pylint: disable-next=protected-access
+  assert {n: s.dtype for n, s in teacher._inputs.items()} == {
+      "n_xf": tf.int32, "b_xf": tf.float32, "a_xf": tf.float32}
+  batch = _batch()
+  want = model({"n_xf": tf.cast(batch["n_xf"], tf.int32), "a_xf": batch["a_xf"],
+                "b_xf": batch["b_xf"]}).numpy()
+  np.testing.assert_allclose(teacher.logits(batch).numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("style", ["model.save", "tf.saved_model.save"])
+def test_tfx_taxi_example_model_is_read_unchanged(tmp_path, style):
+  """TFX's own taxi_utils_native_keras model: a dict of float32 and int32
+  inputs, a Sigmoid then a Reshape."""
+  taxi = importlib.import_module(
+      "tfx.examples.chicago_taxi_pipeline.taxi_utils_native_keras")
+  tf.keras.utils.set_random_seed(0)
+  model = taxi._build_keras_model([8, 4])  # pylint: disable=protected-access
+  directory = str(tmp_path / "taxi")
+  if style == "model.save":
+    model.save(directory)
+  else:
+    tf.saved_model.save(model, directory)
+  # What TFT writes: the z-scored floats as float32, every id as int64.
+  floats = {f"{k}_xf" for k in taxi._DENSE_FLOAT_FEATURE_KEYS}  # pylint: disable=protected-access
+  spec = {name: tf.TensorSpec([None], tf.float32 if name in floats else tf.int64, name)
+          for name in model.input}
+  teacher = Teacher(directory, spec, task=Task.BINARY)
+  assert "ends in Sigmoid" in teacher.source and "-> probabilities" in teacher.source
+  assert teacher.input_names == sorted(model.input)
+  rng = np.random.default_rng(2)
+  batch = {name: (tf.constant(rng.normal(size=6), tf.float32) if name in floats
+                  else tf.constant(rng.integers(0, 10, size=6), tf.int64))
+           for name in spec}
+  probs = model({name: tf.cast(v[:, None], tf.float32 if name in floats else tf.int32)
+                 for name, v in batch.items()}).numpy()
+  np.testing.assert_allclose(teacher.logits(batch).numpy(), _log_odds(probs),
+                             rtol=1e-4, atol=1e-4)
+
+
 def _penguin_modules():
   """TFX's penguin_utils_keras and _base, imported as they ship.
 

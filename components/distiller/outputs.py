@@ -5,9 +5,14 @@ with `tf.saved_model.save` (as TFX's examples save it): `load_model` refuses
 it, and nothing records that its last Dense had `activation="sigmoid"`. The
 graph does: the op that computes the output is a `Sigmoid`, a `Softmax`, or
 the `BiasAdd` / `MatMul` of a linear layer. `head` finds that op, following
-the output through identities and casts and into the functions that restored
-(and live) Keras layers are called as, so the same answer comes from a live
-model, a `model.save` directory and a `tf.saved_model.save` directory.
+the output through ops that only change its shape or type (a final `Reshape`
+or `Flatten`, squeeze, expand_dims, identities, casts), into the functions
+that restored (and live) Keras layers are called as, and back out of them
+through their arguments, so the same answer comes from a live model, a
+`model.save` directory and a `tf.saved_model.save` directory. TFX's own taxi
+module ends in `Dense(1, activation='sigmoid')` then `Reshape((1,))`: the
+Reshape layer's function reshapes its argument, which is the Sigmoid's output
+in the caller.
 
 Anything else (a clip, a division, a ReLU) cannot be told apart: the caller
 must say what it is.
@@ -25,9 +30,11 @@ _KNOWN_OPS = {
     "BiasAdd": ("linear", LOGITS),  # Dense(activation=None / "linear")
     "MatMul": ("linear", LOGITS),   # the same without a bias
 }
-# Ops that hand their first input on unchanged in meaning (a final
-# Activation("linear"), Flatten, or a mixed-precision cast to float32).
-_PASS_THROUGH = {"Identity", "Cast", "Reshape"}
+# Ops that hand their first input on unchanged in meaning: a final
+# Activation("linear"), Reshape or Flatten layer, tf.squeeze / tf.expand_dims,
+# or a mixed-precision cast to float32.
+_PASS_THROUGH = {"Identity", "Cast", "Reshape", "Squeeze", "ExpandDims",
+                 "EnsureShape", "StopGradient", "Snapshot"}
 _CALLS = {"StatefulPartitionedCall", "PartitionedCall"}
 
 
@@ -55,18 +62,26 @@ def head(fn) -> Head:
   library = {f.signature.name: f for f in fn.graph.as_graph_def().library.function}
   fdef = fn.function_def
   ref = fdef.ret[fdef.signature.output_arg[0].name]
+  callers = []  # (function, call node) of each call followed into
   layer = None
-  for _ in range(1000):  # a graph is acyclic; this only bounds a surprise
+  for _ in range(10000):  # a graph is acyclic; this only bounds a surprise
     nodes = {n.name: n for n in fdef.node_def}
     name, _, rest = ref.partition(":")
     node = nodes.get(name)
-    if node is None:  # a function argument: the output is an input
-      return Head(None, layer, None, None)
+    if node is None:
+      arguments = [a.name for a in fdef.signature.input_arg]
+      if not callers or name not in arguments:
+        return Head(None, layer, None, None)  # the model's output is its input
+      # Argument i of a called function is input i of the call, in the caller.
+      fdef, call = callers.pop()
+      ref = [i for i in call.input if not i.startswith("^")][arguments.index(name)]
+      continue
     layer = _layer_of(name) or layer
     if node.op in _PASS_THROUGH:
       ref = node.input[0]
     elif node.op in _CALLS and node.attr["f"].func.name in library:
       # Output i of the call is output i of the called function.
+      callers.append((fdef, node))
       fdef = library[node.attr["f"].func.name]
       index = int(rest.rpartition(":")[2] or 0)
       ref = fdef.ret[fdef.signature.output_arg[index].name]
@@ -74,4 +89,3 @@ def head(fn) -> Head:
       activation, kind = _KNOWN_OPS.get(node.op, (None, None))
       return Head(node.op, layer, activation, kind)
   return Head(None, layer, None, None)
-

@@ -334,10 +334,17 @@ def _keras_model(loaded, model_dir: str, outputs: Optional[str],
             traced[0])
   args = fn.structured_input_signature[0]
   structure = args[0]  # one spec, a list of specs, or a dict of them
-  names = ({k: k for k in structure} if isinstance(structure, dict)
-           else tf.nest.map_structure(lambda s: s.name, structure))
-  leaves = (list(structure.values()) if isinstance(structure, dict)
-            else tf.nest.flatten(structure))
+  # Each input's spec is read by its name: a dict's key (Keras feeds a dict
+  # input by key), else the spec's own name. Never by position: tf.nest
+  # orders a dict by sorted key, while the dict keeps the model's order.
+  if isinstance(structure, dict):
+    names = {k: k for k in structure}
+    specs = dict(structure)
+  else:
+    names = tf.nest.map_structure(lambda s: s.name, structure)
+    specs = {s.name: s for s in tf.nest.flatten(structure)
+             if isinstance(s, tf.TensorSpec)}
+  leaves = tf.nest.flatten(structure)
   if not all(isinstance(s, tf.TensorSpec) and s.name for s in leaves):
     raise TeacherContractError(
         f"The teacher's Keras model takes {structure}; the Distiller feeds it "
@@ -356,8 +363,7 @@ def _keras_model(loaded, model_dir: str, outputs: Optional[str],
     return tf.nest.flatten(fn(x, *args[1:]))[0]
 
   kind, source = _keras_kind(outputs_lib.head(fn), outputs, task)
-  return _Reading(fn, dict(zip(tf.nest.flatten(names), leaves)), call, returned[0],
-                  kind, source)
+  return _Reading(fn, specs, call, returned[0], kind, source)
 
 
 def _keras_kind(head: outputs_lib.Head, outputs: Optional[str], task: tasks.Task):
