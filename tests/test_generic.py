@@ -89,8 +89,9 @@ def _custom_config(name, **extra):
   return {**TASK_CONFIGS[name], "raw_label_keys": list(LABELS), **extra}
 
 
-def _run_transform(root, custom_config, dense_columns=()):
-  """preprocessing_fn through tf.Transform, the way conftest.taxi_transform does.
+def _run_transform(root, custom_config, dense_columns=(), preprocessing_fn=None):
+  """preprocessing_fn (the generic one unless given) through tf.Transform, the
+  way conftest.taxi_transform does.
 
   Columns in `dense_columns` are FixedLen [1] (as SchemaGen's
   infer_feature_shape makes a column present in every row); others VarLen.
@@ -104,8 +105,8 @@ def _run_transform(root, custom_config, dense_columns=()):
   metadata = dataset_metadata.DatasetMetadata(
       schema_utils.schema_from_feature_spec(feature_spec))
   transform_dir = os.path.join(root, "transform_graph")
-  fn = functools.partial(preprocessing.preprocessing_fn,
-                         custom_config=custom_config)
+  fn = preprocessing_fn or functools.partial(preprocessing.preprocessing_fn,
+                                             custom_config=custom_config)
   with tft_beam.Context(temp_dir=tempfile.mkdtemp(dir=root)):
     (train, transformed_metadata), transform_fn = (
         (instances[:NUM_TRAIN], metadata)
@@ -364,6 +365,43 @@ def test_build_student_for_the_distiller(transformed, tmp_path_factory, name,
   assert outputs.shape == (8, width) and np.isfinite(outputs).all()
   if name == "regression":  # Already in the label's units before training.
     assert 300 < outputs.mean() < 3000
+
+
+def _pass_through_fn(inputs):
+  """A user's preprocessing that hands raw numbers on: no domains, no scaling
+  (as TFX's taxi module does with hours and census tracts)."""
+  return {"n_int_xf": inputs["n_int"],                      # small codes, 0-20
+          "tract_xf": inputs["n_int"] * 1_000_003 + 17_031_000_000,  # huge ids
+          "x_num_xf": inputs["x_num"],                      # about 50 +- 10
+          "y_bin": inputs["y_bin"]}
+
+
+def test_generic_networks_fit_numbers_a_preprocessing_module_did_not_scale(
+    tmp_path_factory):
+  result = _run_transform(str(tmp_path_factory.mktemp("pass_through")),
+                          _custom_config("binary"), ALWAYS_PRESENT, _pass_through_fn)
+  fn_args = _fn_args(result, tmp_path_factory, train_steps=1)
+  raw = models.features(result["output"], "y_bin")
+  assert {f.name: f.num_buckets for f in raw} == {
+      "n_int_xf": None, "tract_xf": None, "x_num_xf": None}
+  feats, scales = models.fit_to_train_sample(fn_args, result["output"], raw)
+  n_int = [int(r["n_int"]) for r in ROWS[:NUM_TRAIN]]
+  # Small non-negative integers become ids; the rest numbers with their scale.
+  assert {f.name: f.num_buckets for f in feats} == {
+      "n_int_xf": max(n_int) + 1, "tract_xf": None, "x_num_xf": None}
+  x_num = [float(r["x_num"]) for r in ROWS[:NUM_TRAIN]]
+  np.testing.assert_allclose(scales["x_num_xf"], (np.mean(x_num), np.std(x_num)),
+                             rtol=1e-4)
+  assert scales["tract_xf"][0] > 1.7e10 and "n_int_xf" not in scales
+  model = student.build_student(fn_args)
+  assert "n_int_xf_embedding" in {layer.name for layer in model.layers}
+  batch = next(iter(fn_args.data_accessor.tf_dataset_factory(
+      fn_args.train_files, dataset_options.TensorFlowDatasetOptions(
+          batch_size=64, label_key="y_bin", num_epochs=1, shuffle=False),
+      result["output"].transformed_metadata.schema)))
+  # Standardized inputs: an untrained network's logits stay small (unscaled,
+  # the 1.7e10 ids alone would make them about 1e9).
+  assert np.abs(model(batch[0]).numpy()).max() < 20
 
 
 # --- teacher run_fn --------------------------------------------------------

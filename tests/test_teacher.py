@@ -555,3 +555,25 @@ def test_head_of_a_live_model_matches_the_restored_one(saved):
   assert live.op == restored.op == "Softmax"
   assert live.layer == restored.layer == model.layers[-2].name  # [-1]: tft_layer
   assert live.kind == restored.kind == outputs.PROBABILITIES
+
+
+def test_tf_df_classifier_is_named_when_its_head_cannot_be_seen(tmp_path):
+  """A TF-DF Keras model's probabilities come out of its own op: the error
+  says it is TF-DF and what to set; with the setting, it is read."""
+  tfdf = importlib.import_module("tensorflow_decision_forests")
+  rng = np.random.default_rng(0)
+  x = {n: rng.normal(size=200).astype(np.float32) for n in ("a_xf", "b_xf")}
+  y = (x["a_xf"] + x["b_xf"] > 0).astype(np.int64)
+  model = tfdf.keras.GradientBoostedTreesModel(num_trees=5, verbose=0)
+  model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(50), verbose=0)
+  directory = str(tmp_path / "trees")
+  model.save(directory)
+  spec = {n: tf.TensorSpec([None], tf.float32, n) for n in x}
+  with pytest.raises(TeacherContractError,
+                     match=r"the output is StridedSlice.*This is a TF-DF model"):
+    Teacher(directory, spec, task=Task.BINARY, imports=("tensorflow_decision_forests",))
+  teacher = Teacher(directory, spec, task=Task.BINARY, outputs="probabilities",
+                    imports=("tensorflow_decision_forests",))
+  batch = {n: tf.constant(v[:8]) for n, v in x.items()}
+  np.testing.assert_allclose(tf.sigmoid(teacher.logits(batch)).numpy(),
+                             model.predict(batch, verbose=0), rtol=1e-4, atol=1e-5)

@@ -93,26 +93,43 @@ def read_labels(fn_args: fn_args_utils.FnArgs, schema: schema_pb2.Schema,
                 label_key: str, limit: int, batch_size: int = 8192) -> np.ndarray:
   """Up to `limit` labels from the head of the train split, as a flat array.
 
-  Only the label column is parsed (a schema of that one feature), so a pass
-  over many examples costs little. Raises ValueError if the schema lacks it.
+  Only the label column is parsed, so a pass over many examples costs little.
+  Raises ValueError if the schema lacks it.
   """
-  label_only = schema_pb2.Schema()
-  label_only.feature.extend(f for f in schema.feature if f.name == label_key)
-  if not label_only.feature:
-    raise ValueError(f"label_key {label_key!r} is not among the transformed "
-                     f"features {sorted(f.name for f in schema.feature)}.")
+  return read_columns(fn_args, schema, [label_key], limit, batch_size)[label_key]
+
+
+def read_columns(fn_args: fn_args_utils.FnArgs, schema: schema_pb2.Schema,
+                 keys: Iterable[str], limit: int,
+                 batch_size: int = 8192) -> Dict[str, np.ndarray]:
+  """Up to `limit` values of each feature in `keys` from the head of the
+  train split, as flat arrays by name.
+
+  Only those columns are parsed (a schema of just them). Raises ValueError
+  if the schema lacks one.
+  """
+  keys = list(keys)
+  columns = schema_pb2.Schema()
+  columns.feature.extend(f for f in schema.feature if f.name in set(keys))
+  missing = sorted(set(keys) - {f.name for f in columns.feature})
+  if missing:
+    raise ValueError(f"{missing} are not among the transformed features "
+                     f"{sorted(f.name for f in schema.feature)}.")
   data = fn_args.data_accessor.tf_dataset_factory(
       fn_args.train_files,
       dataset_options.TensorFlowDatasetOptions(
           batch_size=min(limit, batch_size), num_epochs=1, shuffle=False),
-      label_only)
-  chunks, count = [], 0
+      columns)
+  chunks = {key: [] for key in keys}
+  count = 0
   for batch in data:
-    values = batch[label_key]
-    if isinstance(values, tf.SparseTensor):
-      values = values.values
-    chunks.append(values.numpy().ravel())
-    count += chunks[-1].size
+    for key in keys:
+      values = batch[key]
+      if isinstance(values, tf.SparseTensor):
+        values = values.values
+      chunks[key].append(values.numpy().ravel())
+    count += chunks[keys[0]][-1].size
     if count >= limit:
       break
-  return np.concatenate(chunks)[:limit] if chunks else np.array([])
+  return {key: (np.concatenate(parts)[:limit] if parts else np.array([]))
+          for key, parts in chunks.items()}

@@ -89,3 +89,11 @@ def head(fn) -> Head:
       activation, kind = _KNOWN_OPS.get(node.op, (None, None))
       return Head(node.op, layer, activation, kind)
   return Head(None, layer, None, None)
+
+
+def uses_op(fn, prefix: str) -> bool:
+  """Whether `fn` (a tf ConcreteFunction) or a function it calls runs an op
+  whose type starts with `prefix` (e.g. TF-DF's "SimpleML")."""
+  graph = fn.graph.as_graph_def()
+  return any(node.op.startswith(prefix) for node in graph.node) or any(
+      node.op.startswith(prefix) for f in graph.library.function for node in f.node_def)

@@ -51,6 +51,7 @@ from distill_components.distiller import outputs as outputs_lib
 from distill_components.distiller import tasks
 
 _KINDS = (outputs_lib.LOGITS, outputs_lib.PROBABILITIES)
+_TF_DF_OPS = "SimpleML"  # TF-DF's inference ops: SimpleMLInferenceOp...
 _FIX = ("Save the teacher as a Keras model (`model.save(dir)` or "
         "`tf.saved_model.save(model, dir, signatures=...)`) whose inputs are "
         "named after transformed features, or with "
@@ -362,12 +363,15 @@ def _keras_model(loaded, model_dir: str, outputs: Optional[str],
     x = tf.nest.map_structure(lambda name: inputs[name], names)
     return tf.nest.flatten(fn(x, *args[1:]))[0]
 
-  kind, source = _keras_kind(outputs_lib.head(fn), outputs, task)
+  kind, source = _keras_kind(outputs_lib.head(fn), outputs, task,
+                             tf_df=outputs_lib.uses_op(fn, _TF_DF_OPS))
   return _Reading(fn, specs, call, returned[0], kind, source)
 
 
-def _keras_kind(head: outputs_lib.Head, outputs: Optional[str], task: tasks.Task):
-  """(output kind, source) of a Keras teacher whose output `head` computes."""
+def _keras_kind(head: outputs_lib.Head, outputs: Optional[str], task: tasks.Task,
+                tf_df: bool = False):
+  """(output kind, source) of a Keras teacher whose output `head` computes;
+  `tf_df`: the model runs TF-DF's inference op."""
   if not task.is_classification:
     return None, f"Keras model ({head}; regression: predictions as they are)"
   if head.kind and outputs and head.kind != outputs:
@@ -381,11 +385,13 @@ def _keras_kind(head: outputs_lib.Head, outputs: Optional[str], task: tasks.Task
                        f"{head.kind})")
   if outputs:
     return outputs, f"Keras model ({head}; teacher_outputs={outputs!r})"
+  hint = (" This is a TF-DF model: its classifiers emit probabilities unless "
+          "trained with apply_link_function=False (then logits)." if tf_df else "")
   raise TeacherContractError(
       f"Cannot tell whether the teacher's Keras model emits logits or "
       f"probabilities: {head}, neither a Sigmoid/Softmax (probabilities) nor a "
       "linear layer (logits). Set the Distiller's `teacher_outputs` to "
-      "'logits' or 'probabilities'.")
+      f"'logits' or 'probabilities'.{hint}")
 
 
 def _castable(have: tf.DType, want: tf.DType) -> bool:

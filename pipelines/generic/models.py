@@ -1,8 +1,13 @@
 """The generic teacher and student, sized from the Transform's output.
 
-Both read every transformed feature except the label: a float feature as it
-is, an int64 feature with a known number of buckets (a vocabulary's output)
-through an embedding, an int64 feature without one as a float. Both emit
+Both read every transformed feature except the label: an int64 feature with
+a known number of buckets (a vocabulary's output) through an embedding, any
+other feature, from the head of the train split (`fit_to_train_sample`), as
+ids if it holds small non-negative integers, else as a number standardized by
+its mean and standard deviation. A preprocessing module of your own may hand
+on unscaled numbers and raw codes (TFX's taxi module passes census tracts,
+about 1.7e10, and hours of the day through as ints): unscaled, the first
+would swamp a small network; as numbers, the second cost it many steps. Both emit
 logits (`Task.output_width(num_classes)` of them); a regression model emits
 one prediction in the label's units: its last layer rescales by the label's
 mean and standard deviation, so training need not first move a bias across
@@ -35,8 +40,15 @@ TEACHER_EMBEDDING_DIM = 16
 STUDENT_HIDDEN_UNITS = (32, 16)
 STUDENT_EMBEDDING_DIMS = (4, 2, 1)  # The widest that keeps MIN_COMPRESSION.
 MIN_COMPRESSION = 10
-# Labels read from the train split for the regression scale and label checks.
+# Labels (and features) read from the train split for the regression scale,
+# the label checks and the features' scales.
 LABEL_SAMPLE_SIZE = 8192
+# An integer feature without a Transform domain, all of whose sampled values
+# are below this, is read as ids.
+MAX_ID_BUCKETS = 100
+
+
+Scale = Tuple[float, float]  # (mean, standard deviation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +57,7 @@ class Feature:
   name: str
   dtype: tf.dtypes.DType
   shape: Tuple[int, ...]
-  num_buckets: Optional[int]  # None: read as a float.
+  num_buckets: Optional[int]  # None: read as a number.
 
 
 def features(tf_transform_output: tft.TFTransformOutput,
@@ -130,8 +142,9 @@ def keras_inputs(feats: Sequence[Feature]) -> Dict[str, tf.Tensor]:
 
 
 def encoded(inputs: Dict[str, tf.Tensor], feats: Sequence[Feature],
-            embedding_dim) -> tf.Tensor:
-  """Floats as they are and embeddings of bucketed ints, concatenated.
+            embedding_dim, scales: Optional[Dict[str, Scale]] = None) -> tf.Tensor:
+  """Numbers (standardized by `scales`, where given) and embeddings of
+  bucketed ints, concatenated.
 
   `embedding_dim(num_buckets)` gives each embedding's width.
   """
@@ -139,8 +152,12 @@ def encoded(inputs: Dict[str, tf.Tensor], feats: Sequence[Feature],
   for f in feats:
     x = inputs[f.name]
     if f.num_buckets is None:
-      parts.append(tf.keras.layers.Flatten()(
-          tf.cast(x, tf.float32) if x.dtype != tf.float32 else x))
+      x = tf.cast(x, tf.float32) if x.dtype != tf.float32 else x
+      if scales and f.name in scales:
+        mean, std = scales[f.name]
+        x = tf.keras.layers.Rescaling(scale=1.0 / std, offset=-mean / std,
+                                      name=f"{_layer_name(f.name)}_standardized")(x)
+      parts.append(tf.keras.layers.Flatten()(x))
       continue
     ids = ClipIds(f.num_buckets)(x)
     parts.append(tf.keras.layers.Flatten()(tf.keras.layers.Embedding(
@@ -161,12 +178,13 @@ def _head(x: tf.Tensor, task: tasks.Task, classes: Optional[int],
 
 
 def build_teacher(feats: Sequence[Feature], task, num_classes: Optional[int] = None,  # pylint: disable=redefined-outer-name
-                  label_scale: Tuple[float, float] = (0.0, 1.0),
-                  hidden_units: Optional[Sequence[int]] = None) -> tf.keras.Model:
+                  label_scale: Scale = (0.0, 1.0),
+                  hidden_units: Optional[Sequence[int]] = None,
+                  scales: Optional[Dict[str, Scale]] = None) -> tf.keras.Model:
   """The wide MLP teacher (uncompiled), emitting logits / predictions."""
   task = tasks.Task.parse(task)
   inputs = keras_inputs(feats)
-  x = encoded(inputs, feats, lambda _: TEACHER_EMBEDDING_DIM)
+  x = encoded(inputs, feats, lambda _: TEACHER_EMBEDDING_DIM, scales)
   for units in hidden_units or TEACHER_HIDDEN_UNITS:
     x = tf.keras.layers.Dense(int(units), activation="relu")(x)
     x = tf.keras.layers.Dropout(TEACHER_DROPOUT)(x)
@@ -175,14 +193,15 @@ def build_teacher(feats: Sequence[Feature], task, num_classes: Optional[int] = N
 
 
 def build_student(feats: Sequence[Feature], task, num_classes: Optional[int] = None,  # pylint: disable=redefined-outer-name
-                  label_scale: Tuple[float, float] = (0.0, 1.0),
-                  hidden_units: Optional[Sequence[int]] = None) -> tf.keras.Model:
+                  label_scale: Scale = (0.0, 1.0),
+                  hidden_units: Optional[Sequence[int]] = None,
+                  scales: Optional[Dict[str, Scale]] = None) -> tf.keras.Model:
   """The small MLP student (uncompiled), emitting logits / predictions."""
   task = tasks.Task.parse(task)
   hidden_units = tuple(hidden_units or STUDENT_HIDDEN_UNITS)
   inputs = keras_inputs(feats)
   x = encoded(inputs, feats, lambda n: student_embedding_dim(
-      n, student_units=hidden_units[0] if hidden_units else 1))
+      n, student_units=hidden_units[0] if hidden_units else 1), scales)
   for units in hidden_units:
     x = tf.keras.layers.Dense(int(units), activation="relu")(x)
   return tf.keras.Model(inputs, _head(x, task, num_classes, label_scale),
@@ -196,7 +215,7 @@ def label_sample(fn_args, tf_transform_output: tft.TFTransformOutput,
                           label_key, limit, batch_size=1024)
 
 
-def label_scale(labels: np.ndarray) -> Tuple[float, float]:
+def label_scale(labels: np.ndarray) -> Scale:
   """(mean, std) of regression labels; (0, 1) when they give no scale."""
   labels = np.asarray(labels, np.float64)
   labels = labels[np.isfinite(labels)]
@@ -206,8 +225,38 @@ def label_scale(labels: np.ndarray) -> Tuple[float, float]:
   return mean, (std if std > 0 else 1.0)
 
 
+def fit_to_train_sample(fn_args, tf_transform_output: tft.TFTransformOutput,
+                        feats: Sequence[Feature], limit: int = LABEL_SAMPLE_SIZE
+                        ) -> Tuple[List[Feature], Dict[str, Scale]]:
+  """The features as the generic networks read them, and the scales of those
+  read as numbers, from up to `limit` values at the head of the train split.
+
+  An integer feature without a Transform domain whose values there all lie in
+  [0, MAX_ID_BUCKETS) is read as ids (hours, weekdays, months, small codes a
+  preprocessing module passes through), through an embedding; every other
+  feature without a domain is a number standardized by its (mean, std).
+  Without train data (fn_args has none): the features as they are, no scales.
+  """
+  unknown = [f.name for f in feats if f.num_buckets is None]
+  if not unknown or getattr(fn_args, "data_accessor", None) is None or not getattr(
+      fn_args, "train_files", None):
+    return list(feats), {}
+  sample = data.read_columns(
+      fn_args, tf_transform_output.transformed_metadata.schema, unknown, limit)
+  fitted, scales = [], {}
+  for f in feats:
+    values = sample.get(f.name)
+    if values is not None and f.dtype.is_integer and values.size and (
+        values.min() >= 0 and values.max() < MAX_ID_BUCKETS):
+      f = dataclasses.replace(f, num_buckets=int(values.max()) + 1)
+    elif values is not None:
+      scales[f.name] = label_scale(values)
+    fitted.append(f)
+  return fitted, scales
+
+
 def regression_scale(fn_args, tf_transform_output: tft.TFTransformOutput,
-                     cfg: config.Config) -> Tuple[float, float]:
+                     cfg: config.Config) -> Scale:
   """The label's (mean, std) for a regression model; (0, 1) otherwise."""
   if cfg.task.is_classification:
     return 0.0, 1.0

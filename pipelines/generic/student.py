@@ -18,8 +18,9 @@ def build_student(fn_args: FnArgs) -> tf.keras.Model:
   cfg = config.parse(fn_args.custom_config)
   tf_transform_output = tft.TFTransformOutput(
       getattr(fn_args, "transform_output", None) or fn_args.transform_graph_path)
+  feats, scales = models.fit_to_train_sample(
+      fn_args, tf_transform_output, models.features(tf_transform_output, cfg.label_key))
   return models.build_student(
-      models.features(tf_transform_output, cfg.label_key), cfg.task,
-      models.num_classes(cfg, tf_transform_output),
+      feats, cfg.task, models.num_classes(cfg, tf_transform_output),
       label_scale=models.regression_scale(fn_args, tf_transform_output, cfg),
-      hidden_units=cfg.student_hidden_units)
+      hidden_units=cfg.student_hidden_units, scales=scales)

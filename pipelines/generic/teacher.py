@@ -62,9 +62,11 @@ def build(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput,
   check_labels(labels, cfg, width)
   scale = (models.label_scale(labels) if not cfg.task.is_classification
            else (0.0, 1.0))
+  feats, scales = models.fit_to_train_sample(
+      fn_args, tf_transform_output, models.features(tf_transform_output, cfg.label_key))
   return models.build_teacher(
-      models.features(tf_transform_output, cfg.label_key), cfg.task, classes,
-      label_scale=scale, hidden_units=cfg.teacher_hidden_units)
+      feats, cfg.task, classes, label_scale=scale,
+      hidden_units=cfg.teacher_hidden_units, scales=scales)
 
 
 def train(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput,
