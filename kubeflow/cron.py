@@ -40,8 +40,10 @@ class CronError(ValueError):
   """An expression KFP would refuse; the message says which part and why."""
 
 
-def check_cron(expression: str) -> str:
+def check_cron(expression: str, now: datetime.datetime = None) -> str:
   """Returns the expression, whitespace normalized, if KFP's scheduler accepts it.
+
+  `now` (default: the current UTC time) is when "within a year" counts from.
 
   Raises:
     CronError: naming the field and croniter's reason.
@@ -58,7 +60,7 @@ def check_cron(expression: str) -> str:
       _check_interval(expression, seconds)
       return expression
     if croniter.croniter.is_valid(expression, second_at_beginning=True):
-      _check_firings(expression)
+      _check_firings(expression, now)
       return expression
     raise CronError(f"unknown descriptor {expression!r}; use one of "
                     f"{_DESCRIPTORS} or '@every <duration>' (e.g. '@every 6h')")
@@ -84,7 +86,7 @@ def check_cron(expression: str) -> str:
       reason = re.sub(r"^\[[^\]]*\]|^" + re.escape(probe) + r"| in field \d+", "",
                       str(e)).strip(" .")
       raise CronError(f"{name} field: {field!r} {reason}") from e
-  _check_firings(expression)
+  _check_firings(expression, now)
   return expression
 
 

@@ -5,6 +5,7 @@ talk to a stand-in KFP API server on localhost that records what it is sent:
 the dry run must print exactly the request `kfp.Client` sends, and hosts that
 are down or refuse are named in the error.
 """
+import datetime
 import http.server
 import json
 import socket
@@ -49,7 +50,6 @@ def test_cron_accepts_kfp_expressions(expression):
     ("@every 6d", "unknown descriptor"),
     ("", "empty"),
     ("0 0 0 31 2 *", "never fires (no such date)"),
-    ("0 0 0 29 2 *", "more than a year from now"),
     ("* * * * * *", "fires every 1 s"),
     ("*/10 0 3 * * *", "fires every 10 s (e.g. at "),
     ("0 * * * * *", "fires every 60 s"),
@@ -59,6 +59,18 @@ def test_cron_refuses_bad_expressions(expression, message):
   with pytest.raises(cron.CronError) as refused:
     cron.check_cron(expression)
   assert message in str(refused.value)
+
+
+def test_cron_refuses_a_first_firing_more_than_a_year_away():
+  """February 29th, seen from a day whose next one is 2028's: the check
+  counts from `now`, so the test holds whatever today's date."""
+  feb_29 = "0 0 0 29 2 *"
+  after_2024s = datetime.datetime(2024, 3, 1, tzinfo=datetime.timezone.utc)
+  with pytest.raises(cron.CronError, match="first fires on 2028-02-29, more than "
+                                           "a year from now"):
+    cron.check_cron(feb_29, now=after_2024s)
+  a_year_before = datetime.datetime(2027, 3, 1, tzinfo=datetime.timezone.utc)
+  assert cron.check_cron(feb_29, now=a_year_before) == feb_29
 
 
 class _FakeKfp(http.server.BaseHTTPRequestHandler):
