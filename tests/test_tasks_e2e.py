@@ -6,24 +6,15 @@ reads that run back:
 - taxi `fare` as a regression label, zero code, through `create_pipeline`;
 - a generated table with string and numeric features, missing cells and a
   string label, zero code, by the command line, with a transfer set (rows
-  of the same table without the label, and synthetic rows);
-- TFX's own penguin Keras module, unchanged, as the Transform and Trainer
-  module (a teacher from a standard TFX Trainer), then the same teacher
-  imported as an existing model (`--teacher-model`) with no Trainer, then
-  TFX's own TF-DF module, unchanged, as a tree-ensemble teacher.
+  of the same table without the label, and synthetic rows).
+
+TFX's own example modules as teachers: tests/test_tfx_examples_e2e.py.
 """
-import contextlib
-import io
-import json
 import os
-import shutil
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_model_analysis as tfma
-from ml_metadata.proto import metadata_store_pb2
 
 import datasets
 from conftest import column_types, raw_examples, read_taxi_rows
@@ -34,6 +25,7 @@ from distill_pipelines import pipeline
 from distill_pipelines import report
 from distill_pipelines.settings import Settings
 from distill_pipelines.taxi import config as taxi
+from runs import artifact, fidelity_validation, run_cli, summary
 
 # A whole pipeline runs here: the slow tier (`make test-fast` leaves it out).
 pytestmark = pytest.mark.pipeline
@@ -41,47 +33,14 @@ pytestmark = pytest.mark.pipeline
 UNLABELED_ROWS = 2000
 STEPS = ["--train-steps", "150", "--distill-steps", "300", "--eval-steps", "20",
          "--batch-size", "64"]
-PENGUIN_MODULE = os.path.join(os.path.dirname(tf.__file__), "..", "tfx", "examples",
-                              "penguin", "penguin_utils_keras.py")
-PENGUIN_TFDF_MODULE = os.path.join(os.path.dirname(PENGUIN_MODULE),
-                                   "penguin_utils_tfdf_experimental.py")
-
-
-def _cli(*argv):
-  out, err = io.StringIO(), io.StringIO()
-  saved, sys.argv = sys.argv, ["pytest", "-v"]  # must not reach absl / Beam
-  try:
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-      code = cli.main(["run", *argv])
-  finally:
-    sys.argv = saved
-  return code, out.getvalue(), err.getvalue()
-
-
-def _summary(root, name):
-  return report.summarize(os.path.join(root, "metadata.sqlite"), name)
-
-
-def _artifact(root, node, key):
-  """Output `key` of component `node` in the newest run (the pipeline is
-  named like its root directory)."""
-  store = report.open_store(os.path.join(root, "metadata.sqlite"))
-  runs = [c for c in report.component_runs(store, os.path.basename(root))
-          if c.node_id == node]
-  return report._outputs(store, runs[-1].execution_id)[key]  # pylint: disable=protected-access
-
-
-def _validation(root):
-  evaluation = _artifact(root, names.FIDELITY_EVALUATOR, "evaluation")
-  return tfma.load_validation_result(evaluation.uri)
 
 
 @pytest.fixture(scope="module")
 def taxi_multiclass(tmp_path_factory):
   root = str(tmp_path_factory.mktemp("runs") / "multiclass")
-  result = _cli("--label", "payment_type", "--pipeline-root", root,
-                "--pipeline-name", "multiclass", *STEPS)
-  return root, result, _summary(root, "multiclass")
+  result = run_cli("--label", "payment_type", "--pipeline-root", root,
+                   "--pipeline-name", "multiclass", *STEPS)
+  return root, result, summary(root, "multiclass")
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +58,7 @@ def taxi_regression(tmp_path_factory):
           os.path.join(root, "metadata.sqlite")))
   with cli._argv_parsed():  # pylint: disable=protected-access
     tfx.orchestration.LocalDagRunner().run(definition)
-  return root, settings, _summary(root, "regression")
+  return root, settings, summary(root, "regression")
 
 
 @pytest.fixture(scope="module")
@@ -109,48 +68,10 @@ def mixed_table(tmp_path_factory):
   unlabeled = str(tmp_path_factory.mktemp("mixed_unlabeled"))
   datasets.mixed(unlabeled, rows=UNLABELED_ROWS, seed=1, with_label=False)
   root = str(tmp_path_factory.mktemp("runs") / "mixed")
-  result = _cli("--data-root", data, "--label", "outcome", "--pipeline-root", root,
+  result = run_cli("--data-root", data, "--label", "outcome", "--pipeline-root", root,
                 "--pipeline-name", "mixed", "--unlabeled-root", unlabeled,
                 "--synthetic-ratio", "0.5", *STEPS)
-  return data, root, result, _summary(root, "mixed")
-
-
-@pytest.fixture(scope="module")
-def penguins(tmp_path_factory):
-  data = str(tmp_path_factory.mktemp("penguin_data"))
-  datasets.penguins(data)
-  root = str(tmp_path_factory.mktemp("runs") / "penguins")
-  module = os.path.abspath(PENGUIN_MODULE)
-  flags = ["--data-root", data, "--label", "species", "--label-key", "species_xf",
-           "--task", "multiclass", "--num-classes", "3", "--preprocessing-module",
-           module, "--pipeline-root", root, "--pipeline-name", "penguins",
-           "--eval-steps", "5", "--distill-steps", "300", "--batch-size", "32",
-           "--gate-max-drop", "0.1"]
-  trained = _cli(*flags, "--teacher-module", module, "--train-steps", "200")
-  trained_summary = _summary(root, "penguins")
-  teacher = _artifact(root, names.TRAINER, "model").uri
-  # The same teacher as an existing model: the bare SavedModel directory.
-  bare = os.path.join(str(tmp_path_factory.mktemp("existing")), "penguin_teacher")
-  shutil.copytree(os.path.join(teacher, "Format-Serving"), bare)
-  imported = _cli(*flags, "--teacher-model", bare)
-  imported_summary = _summary(root, "penguins")
-  # Two existing teachers, averaged: the bare copy and the Trainer's artifact.
-  pair_root = str(tmp_path_factory.mktemp("runs") / "penguin_pair")
-  pair_flags = [pair_root if f == root else "penguin_pair" if f == "penguins" else f
-                for f in flags]
-  pair = _cli(*pair_flags, "--teacher-model", bare, "--teacher-model", teacher)
-  # TFX's own TF-DF module, unchanged, as the teacher, in a root of its own.
-  trees_root = str(tmp_path_factory.mktemp("runs") / "penguin_trees")
-  tree_flags = [trees_root if f == root else "penguin_trees" if f == "penguins" else f
-                for f in flags]
-  trees = _cli(*tree_flags, "--teacher-module", os.path.abspath(PENGUIN_TFDF_MODULE),
-               "--teacher-imports", "tensorflow_decision_forests",
-               "--teacher-outputs", "probabilities")
-  return {"root": root, "trained": trained, "trained_summary": trained_summary,
-          "imported": imported, "imported_summary": imported_summary,
-          "bare": bare, "trees": trees, "trees_root": trees_root,
-          "pair": pair, "pair_root": pair_root, "teacher": teacher,
-          "trees_summary": _summary(trees_root, "penguin_trees")}
+  return data, root, result, summary(root, "mixed")
 
 
 # --- multi-class ------------------------------------------------------------
@@ -171,13 +92,13 @@ def test_multiclass_zero_code_run_uses_multiclass_metrics(taxi_multiclass):
   assert "accuracy" in out and "top-2 accuracy" in out and "AUC" not in out
   assert summary.blessed in (True, False)
   assert ("blessed: yes" in out) == summary.blessed
-  validation = _validation(root)
+  validation = fidelity_validation(root)
   assert validation.validation_ok == (summary.gates[0].verdict == "passed")
 
 
 def test_multiclass_student_serves_one_probability_per_class(taxi_multiclass):
   root, _, summary = taxi_multiclass
-  student = _artifact(root, names.DISTILLER, "model")
+  student = artifact(root, names.DISTILLER, "model")
   model = tf.saved_model.load(os.path.join(student.uri, "Format-Serving"))
   rows = read_taxi_rows(16, start=300)
   serialized = raw_examples(rows, column_types(read_taxi_rows(2000)),
@@ -210,10 +131,10 @@ def test_regression_through_create_pipeline(taxi_regression):
   # The zero-code regression teacher: the trees and the network averaged, the
   # trees' part out of fold.
   assert settings.teacher_code.endswith("ensemble_teacher.run_fn") and settings.folds == 5
-  props = _artifact(root, names.DISTILLER, "model").custom_properties
+  props = artifact(root, names.DISTILLER, "model").custom_properties
   assert props["teacher_folds"].int_value == 5
   assert "out of fold (5 models)" in props["teacher_source"].string_value
-  teacher_uri = _artifact(root, names.TRAINER, "model").uri
+  teacher_uri = artifact(root, names.TRAINER, "model").uri
   assert sorted(os.listdir(os.path.join(teacher_uri, "OutOfFold"))) == [
       *(f"fold-{i}" for i in range(5)), "folds.json"]
   fares = np.array([float(r["fare"]) for r in read_taxi_rows(15002) if r["fare"]])
@@ -226,7 +147,7 @@ def test_regression_through_create_pipeline(taxi_regression):
   rendered = report.render(summary)
   assert "MSE" in rendered and "MAE" in rendered and "AUC" not in rendered
   fidelity = summary.gates[0]
-  assert (fidelity.verdict == "passed") == _validation(root).validation_ok
+  assert (fidelity.verdict == "passed") == fidelity_validation(root).validation_ok
   # Blessed or not, the summary says why in the task's terms.
   assert bool(summary.gate_failures) == (not summary.blessed)
   assert all(f.split(": ", 1)[1].startswith(("mean_squared_error (overall)",
@@ -250,7 +171,7 @@ def test_regression_report_shows_tfma_errors(taxi_regression, tmp_path):
 
 def test_regression_student_predicts_fares(taxi_regression):
   root, _, _ = taxi_regression
-  student = _artifact(root, names.DISTILLER, "model")
+  student = artifact(root, names.DISTILLER, "model")
   model = tf.saved_model.load(os.path.join(student.uri, "Format-Serving"))
   rows = read_taxi_rows(64, start=500)
   serialized = raw_examples(rows, column_types(read_taxi_rows(2000)), drop=("fare",))
@@ -276,9 +197,9 @@ def test_mixed_table_zero_code(mixed_table):
 
 def test_mixed_table_student_learnt_from_the_transfer_set(mixed_table):
   _, root, _, _ = mixed_table
-  unlabeled = _artifact(root, names.UNLABELED_EXAMPLE_GEN, "examples")
+  unlabeled = artifact(root, names.UNLABELED_EXAMPLE_GEN, "examples")
   assert unlabeled.properties["split_names"].string_value == '["unlabeled"]'
-  props = _artifact(root, names.DISTILLER, "model").custom_properties
+  props = artifact(root, names.DISTILLER, "model").custom_properties
   labelled = props["labelled_examples"].int_value
   assert 700 < labelled < 900  # ~2/3 of the 1,200 rows: the train split
   assert props["unlabeled_examples"].int_value == UNLABELED_ROWS
@@ -308,75 +229,3 @@ def test_mixed_table_student_serves_rows_with_missing_cells(mixed_table):
       examples=tf.constant(examples))["probabilities"].numpy()
   assert probs.shape == (3, 1) and np.all(np.isfinite(probs))
   assert os.path.isfile(os.path.join(data, "customers.csv"))
-
-
-# --- TFX's penguin module, unchanged; then an existing teacher -----------------
-
-def test_unchanged_tfx_penguin_module_is_distilled_and_gated(penguins):
-  code, out, err = penguins["trained"]
-  summary = penguins["trained_summary"]
-  assert code == cli.exit_status(summary), out + err[-3000:]
-  assert code in (0, cli.EXIT_FIDELITY), out + err[-3000:]
-  states = {c.node_id: c.state for c in summary.components}
-  assert states["Trainer"] == states["Distiller"] == states["FidelityEvaluator"] == "complete"
-  store = report.open_store(os.path.join(penguins["root"], "metadata.sqlite"))
-  students = sorted((a for a in store.get_artifacts_by_type("Model")
-                     if "/Distiller/" in a.uri), key=lambda a: a.id)
-  # The first run's student: its teacher trained on this run's Transform.
-  source = students[0].custom_properties["teacher_source"].string_value
-  assert "Keras" in source and "logits" in source  # penguin ends in a linear layer
-  # The second run imported the same teacher: it reads raw examples through
-  # the serving_default TFX's penguin module wrote (one output, logits).
-  assert students[-1].custom_properties["teacher_source"].string_value == (
-      "its serving_default on raw examples ('outputs', logits), not this run's "
-      "Transform")
-  assert summary.student.metrics["sparse_categorical_accuracy"] > 0.8
-  assert summary.blessed is not None
-
-
-def test_unchanged_tfx_tf_df_module_teaches_a_keras_student(penguins):
-  code, out, err = penguins["trees"]
-  summary = penguins["trees_summary"]
-  assert code == cli.exit_status(summary), out + err[-3000:]
-  assert code in (0, cli.EXIT_FIDELITY, cli.EXIT_NO_REGRESSION), out + err[-3000:]
-  states = {c.node_id: c.state for c in summary.components}
-  assert states["Trainer"] == states["Distiller"] == states["FidelityEvaluator"] == "complete"
-  student = _artifact(penguins["trees_root"], names.DISTILLER, "model")
-  # TF-DF's softmax is not visible in its graph: --teacher-outputs says it.
-  assert student.custom_properties["teacher_source"].string_value.endswith(
-      "teacher_outputs='probabilities')")
-  assert "teacher_params" not in student.custom_properties  # trees: no weights
-  assert summary.teacher.metrics["sparse_categorical_accuracy"] > 0.8
-  assert summary.student.metrics["sparse_categorical_accuracy"] > 0.8
-
-
-def test_existing_teacher_is_imported_not_trained(penguins):
-  code, out, err = penguins["imported"]
-  summary = penguins["imported_summary"]
-  # The second run in this root: gated against the first run's student too.
-  assert code == cli.exit_status(summary), out + err[-3000:]
-  assert code in (0, cli.EXIT_FIDELITY, cli.EXIT_NO_REGRESSION), out + err[-3000:]
-  states = {c.node_id: c.state for c in summary.components}
-  assert "Trainer" not in states and states["TeacherImporter"] in ("complete", "cached")
-  assert states["Distiller"] == "complete" and states["FidelityEvaluator"] == "complete"
-  importer = _artifact(penguins["root"], names.TEACHER_IMPORTER, "result")
-  assert os.path.realpath(os.path.join(importer.uri, "Format-Serving")) == penguins["bare"]
-  assert importer.state == metadata_store_pb2.Artifact.LIVE
-  assert summary.student.metrics["sparse_categorical_accuracy"] > 0.8
-
-
-def test_two_existing_teachers_are_imported_and_averaged(penguins):
-  code, out, err = penguins["pair"]
-  root = penguins["pair_root"]
-  assert code in (0, cli.EXIT_FIDELITY), out + err[-3000:]
-  summary = _summary(root, "penguin_pair")
-  states = {c.node_id: c.state for c in summary.components}
-  assert states["TeacherImporter"] == states["TeacherImporter_2"] == "complete"
-  assert states["Distiller"] == "complete"
-  student = _artifact(root, names.DISTILLER, "model").custom_properties
-  assert student["teachers"].int_value == 2
-  uris = json.loads(student["teacher_uris"].string_value)
-  assert os.path.realpath(os.path.join(uris[0], "Format-Serving")) == penguins["bare"]
-  assert uris[1] == penguins["teacher"]
-  assert student["teacher_source"].string_value.startswith("the mean of 2 teachers")
-  assert summary.student.metrics["sparse_categorical_accuracy"] > 0.8
