@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(PY) bench/scale.py --stock
 	$(PY) bench/labelling.py --pipeline-root bench/work/scale/*/pipeline
 	$(PY) bench/evaluator_profile.py --pipeline-root bench/work/scale/1000000/pipeline --rows 5000 25000
+	$(PY) bench/tfx_examples.py
 
 env: $(STAMP)
 

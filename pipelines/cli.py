@@ -164,6 +164,7 @@ def _run_holding_the_root(args: argparse.Namespace, settings, signals) -> int:
 
     # Imported here: the checks above must not wait for TFX.
     from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
     from distill_pipelines import pipeline  # pylint: disable=g-import-not-at-top
     from distill_pipelines import report  # pylint: disable=g-import-not-at-top
     from distill_pipelines import retraining  # pylint: disable=g-import-not-at-top
@@ -192,6 +193,9 @@ def _run_holding_the_root(args: argparse.Namespace, settings, signals) -> int:
     # This process's run is the one created from now on (the lock keeps any
     # other run off this root): the progress and summary follow it only.
     started_ms = int(time.time() * 1000)
+    # Components run in this process: a Trainer module that sets no seed of
+    # its own trains the same teacher on a rerun.
+    tf.keras.utils.set_random_seed(settings.seed)
     with console.Progress(metadata_path, settings.pipeline_name, out=out,
                           log_path=log_path, since_ms=started_ms), _argv_parsed():
       try:

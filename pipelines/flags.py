@@ -215,6 +215,10 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
   train.add_argument("--batch-size", type=_positive_int, default=None)
   train.add_argument("--learning-rate", type=_float_in(0, float("inf"), low_open=True),
                      default=None)
+  train.add_argument("--seed", type=lambda t: 0 if t.strip() == "0" else _positive_int(t),
+                     default=None,
+                     help="seeds the run's process and the Distiller: a rerun on the "
+                     "same data and code trains the same models (default 0)")
   train.add_argument("--cache-teacher-outputs", action="store_true", default=None,
                      help="Distiller: compute the teacher's outputs once per "
                      "train example and reuse them every epoch")
@@ -363,7 +367,7 @@ _FIELDS = {
     "train_steps": "train_steps", "eval_steps": "eval_steps",
     "distill_steps": "distill_steps", "temperature": "temperature",
     "alpha": "alpha", "batch_size": "batch_size",
-    "learning_rate": "learning_rate",
+    "learning_rate": "learning_rate", "seed": "seed",
     "cache_teacher_outputs": "cache_teacher_outputs",
     "teacher_labelling": "teacher_labelling", "beam_args": "beam_args",
     "slice_by": "slice_by", "min_slice_size": "min_slice_size",

@@ -121,6 +121,7 @@ def create_pipeline(
       alpha=s.alpha,
       batch_size=s.batch_size,
       learning_rate=s.learning_rate,
+      seed=s.seed,
       teacher_outputs=s.teacher_outputs,
       cache_teacher_outputs=s.cache_teacher_outputs,
       teacher_labelling=s.teacher_labelling,

@@ -171,6 +171,11 @@ class Settings(pydantic.BaseModel):
   alpha: float = pydantic.Field(default=DEFAULT_ALPHA, ge=0, le=1)
   batch_size: int = pydantic.Field(default=256, gt=0)
   learning_rate: float = pydantic.Field(default=1e-3, gt=0)
+  seed: int = pydantic.Field(
+      default=0, ge=0, description="seeds Python, NumPy and TensorFlow at the "
+      "start of a local run (so a Trainer module that sets no seed of its own "
+      "trains the same teacher on a rerun) and in the Distiller before the "
+      "student is built")
   cache_teacher_outputs: bool = False
   teacher_labelling: Literal["beam", "in_process"] = pydantic.Field(
       default="in_process", description="where the Distiller's once-per-example "

@@ -52,6 +52,7 @@ def test_outputs_and_parameters():
   assert props["teacher_folds"] is None
   assert _distiller(teacher_folds=5).exec_properties["teacher_folds"] == 5
   assert props["synthetic_ratio"] is None
+  assert props["seed"] == 0 and _distiller(seed=7).exec_properties["seed"] == 7
   assert _distiller(synthetic_ratio=2).exec_properties["synthetic_ratio"] == 2.0
   unlabeled = Channel(type=standard_artifacts.Examples)
   assert _distiller(unlabeled_examples=unlabeled).inputs["unlabeled_examples"] is unlabeled
@@ -100,7 +101,7 @@ def test_pipeline_wiring(tmp_path):
   settings = configs.settings(
       pipeline_name="wiring", pipeline_root=str(tmp_path), data_root=str(tmp_path),
       serving_dir=str(tmp_path / "serving"), train_steps=10, eval_steps=5,
-      distill_steps=20, temperature=3.0, alpha=0.7,
+      distill_steps=20, temperature=3.0, alpha=0.7, seed=11,
       gate={"threshold": 0.65, "max_drop": 0.02})
   p = pipeline.create_pipeline(settings)
   by_id = {c.id: c for c in p.components}
@@ -138,6 +139,7 @@ def test_pipeline_wiring(tmp_path):
   assert source("LatestBlessedStudentResolver", "model") == ("Distiller", "model")
   distiller = by_id["Distiller"].exec_properties
   assert distiller["alpha"] == 0.7 and distiller["task"] == "binary"
+  assert distiller["seed"] == 11
   assert distiller["build_student"] == configs.BUILD_STUDENT
   assert by_id["Trainer"].exec_properties["run_fn"] == configs.TREE_TEACHER_RUN_FN
   # The trees' ops are imported wherever the teacher is loaded, and only there.

@@ -613,3 +613,19 @@ def test_the_beam_handler_reads_several_teachers_as_their_mean(taxi_transform,
   with pytest.raises(labelling.LabellingError, match="2 teachers but 1 fold_uris"):
     labelling.TeacherHandler([teacher_dir, teacher_dir], [None],
                              output.transformed_feature_spec(), spec, {"task": Task.BINARY})
+
+
+def test_the_seed_makes_a_rerun_train_the_same_student(taxi_transform, teacher_model,
+                                                       tmp_path):
+  """Same inputs, same seed: the same student, weight for weight; another
+  seed: another student."""
+  def weights(name, seed):
+    model = _run(taxi_transform, teacher_model, str(tmp_path / name), seed=seed)
+    loaded = tf.saved_model.load(path_utils.serving_model_dir(model.uri))
+    # In the order the model tracks them (Keras numbers layer names per process).
+    return [v.numpy() for v in loaded.variables]
+  first, again, other = weights("a", 3), weights("b", 3), weights("c", 4)
+  assert first and len(first) == len(again) == len(other)
+  for mine, rerun in zip(first, again):
+    np.testing.assert_array_equal(mine, rerun)
+  assert any(not np.array_equal(mine, theirs) for mine, theirs in zip(first, other))

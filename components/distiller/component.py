@@ -151,6 +151,7 @@ class Distiller(base_component.BaseComponent):
       raw_label_keys: Sequence[str] = (),
       batch_size: int = 256,
       learning_rate: float = 1e-3,
+      seed: int = 0,
       teacher_signature: Optional[str] = None,
       teacher_outputs: Optional[str] = None,
       cache_teacher_outputs: bool = False,
@@ -201,6 +202,8 @@ class Distiller(base_component.BaseComponent):
         sources); the student's `serving_default` does not parse them.
       batch_size: examples per training step (> 0).
       learning_rate: Adam learning rate for the student (> 0).
+      seed: seeds Python, NumPy and TensorFlow before the student is built, so
+        a rerun on the same inputs trains the same student.
       teacher_signature: a teacher signature that takes transformed features
         and returns `logits` or `probabilities`. Unset: `transformed_logits`
         when the teacher has it, else the teacher's restored Keras model.
@@ -328,6 +331,7 @@ class Distiller(base_component.BaseComponent):
         task=task,
         batch_size=int(batch_size),
         learning_rate=float(learning_rate),
+        seed=int(seed),
         teacher_signature=teacher_signature,
         teacher_outputs=teacher_outputs,
         cache_teacher_outputs=int(bool(cache_teacher_outputs)),

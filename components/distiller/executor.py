@@ -136,6 +136,9 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
       raise ValueError(
           f"Cannot load the student's `{spec_lib.BUILD_STUDENT_KEY}` function: "
           f"{e}") from e
+    # A rerun on the same inputs trains the same student: its first weights
+    # and every random op after them follow the seed.
+    tf.keras.utils.set_random_seed(int(exec_properties.get(spec_lib.SEED_KEY) or 0))
     # The student, its optimizer and its training loop belong to the strategy.
     with strategy.scope():
       student = build_student(fn_args)

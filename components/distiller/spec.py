@@ -32,6 +32,7 @@ SYNTHETIC_RATIO_KEY = "synthetic_ratio"
 DISTRIBUTION_KEY = "distribution"
 TEACHER_LABELLING_KEY = "teacher_labelling"
 SOFT_LABELS_KEY = "soft_labels"
+SEED_KEY = "seed"
 
 
 class DistillerSpec(ComponentSpec):
@@ -74,6 +75,9 @@ class DistillerSpec(ComponentSpec):
       # beam | in_process: where the once-before-training teacher pass runs
       # (labelling.py); unset: in_process (faster on one machine: bench/labelling.py).
       TEACHER_LABELLING_KEY: ExecutionParameter(type=str, optional=True),
+      # Seeds Python, NumPy and TensorFlow before the student is built: its
+      # first weights and its batches' order; unset: 0.
+      SEED_KEY: ExecutionParameter(type=int, optional=True),
       std.CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {
