@@ -85,18 +85,29 @@ def check_table(files: Sequence[str], read_columns: Sequence[str] = ()) -> None:
     raise InputError(str(e)) from e
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str) -> int:
   try:
-    value = int(text)
+    return int(text)
   except ValueError:
     raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+  value = _whole_number(text)
   if value <= 0:
     raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
   return value
 
 
+def _non_negative_int(text: str) -> int:
+  value = _whole_number(text)
+  if value < 0:
+    raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+  return value
+
+
 def _folds(text: str) -> int:
-  value = _positive_int(text) if text.strip() != "0" else 0
+  value = _non_negative_int(text)
   if value == 1:
     raise argparse.ArgumentTypeError("0 (off) or a number of folds >= 2, got 1")
   return value
@@ -215,8 +226,7 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
   train.add_argument("--batch-size", type=_positive_int, default=None)
   train.add_argument("--learning-rate", type=_float_in(0, float("inf"), low_open=True),
                      default=None)
-  train.add_argument("--seed", type=lambda t: 0 if t.strip() == "0" else _positive_int(t),
-                     default=None,
+  train.add_argument("--seed", type=_non_negative_int, default=None,
                      help="seeds the run's process and the Distiller: a rerun on the "
                      "same data and code trains the same models (default 0)")
   train.add_argument("--cache-teacher-outputs", action="store_true", default=None,

@@ -142,6 +142,8 @@ def test_existing_bare_savedmodel_is_linked_as_a_model_artifact(tmp_path):
     (["--train-steps", "0"], "--train-steps: must be > 0, got 0"),
     (["--distill-steps", "-5"], "--distill-steps: must be > 0, got -5"),
     (["--eval-steps", "ten"], "expected a whole number, got 'ten'"),
+    (["--seed", "-1"], "--seed: must be >= 0, got -1"),
+    (["--teacher-folds", "-2"], "--teacher-folds: must be >= 0, got -2"),
     (["--alpha", "1.5"], "--alpha: must lie in [0, 1], got 1.5"),
     (["--temperature", "0"], "--temperature: must lie in (0, inf], got 0.0"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
