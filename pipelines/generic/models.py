@@ -7,11 +7,12 @@ ids if it holds small non-negative integers, else as a number standardized by
 its mean and standard deviation. A preprocessing module of your own may hand
 on unscaled numbers and raw codes (TFX's taxi module passes census tracts,
 about 1.7e10, and hours of the day through as ints): unscaled, the first
-would swamp a small network; as numbers, the second cost it many steps. Both emit
-logits (`Task.output_width(num_classes)` of them); a regression model emits
-one prediction in the label's units: its last layer rescales by the label's
-mean and standard deviation, so training need not first move a bias across
-the label's whole scale.
+would swamp a small network; as numbers, the second cost it many steps.
+
+Both emit logits (`Task.output_width(num_classes)` of them); a regression
+model emits one prediction in the label's units: its last layer rescales by
+the label's mean and standard deviation, so training need not first move a
+bias across the label's whole scale.
 
 Sizes: the teacher is a wide MLP (TEACHER_HIDDEN_UNITS, dropout, 16-wide
 embeddings); the student a small one (STUDENT_HIDDEN_UNITS) whose embedding
