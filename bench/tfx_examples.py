@@ -7,17 +7,19 @@ own process, default gate bounds) once per `--seed` in a fresh pipeline root.
 TFX's modules set no seed of their own, so the seed (which seeds the run's
 process, hence the Trainer, and the Distiller) picks the teacher as well as
 the student: a run is reproducible, and the spread over seeds shows whether
-the gate's margin is luck. Per run: exit status, the gate metric of teacher
-and student, the student's drop and the bound. Writes
+the gate's margin is luck. The table holds every run in the work directory
+(`--only` with no name runs nothing and re-reads them), each read back from
+its ML Metadata: exit status (as `tfx-distill run` computes it), the gate
+metric of teacher and student, the student's drop, what refused it. Writes
 bench/results/tfx_examples.{json,md}.
 """
 import argparse
 import datetime
+import glob
 import os
 import shutil
 import subprocess
 import sys
-import time
 
 import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 
@@ -40,7 +42,7 @@ def _penguin_flags(work: str):
     datasets.penguins(data, rows=PENGUIN_ROWS)
   return ["--data-root", data, "--label", "species", "--label-key", "species_xf",
           "--task", "multiclass", "--num-classes", "3", "--preprocessing-module", PENGUIN,
-          "--eval-steps", "5", "--distill-steps", "300", "--batch-size", "32"]
+          "--eval-steps", "5"]
 
 
 # name -> (flags given the work directory, the gate metric's MLMD name)
@@ -58,25 +60,34 @@ RUNS = {
 }
 
 
-def run(name: str, seed: int, work: str) -> dict:
-  from distill_pipelines import report  # pylint: disable=g-import-not-at-top
-  flags, metric = RUNS[name]
+def run(name: str, seed: int, work: str) -> None:
+  """`tfx-distill run` for module `name` with `seed`, in a fresh root."""
+  flags, _ = RUNS[name]
   root = os.path.join(work, f"{name}-{seed}")
   shutil.rmtree(root, ignore_errors=True)
-  pipeline_name = f"{name}-{seed}"
-  start = time.time()
-  done = subprocess.run(
+  subprocess.run(
       [os.path.join(REPO, ".venv", "bin", "tfx-distill"), "run", *flags(work),
-       "--pipeline-root", root, "--pipeline-name", pipeline_name, "--seed", str(seed)],
+       "--pipeline-root", root, "--pipeline-name", f"{name}-{seed}", "--seed", str(seed)],
       capture_output=True, text=True, check=False)
-  seconds = time.time() - start
+
+
+def result(root: str) -> dict:
+  """A finished run read back from its ML Metadata; its exit status is the
+  one `tfx-distill run` returned, computed from the same summary."""
+  from distill_pipelines import cli  # pylint: disable=g-import-not-at-top
+  from distill_pipelines import report  # pylint: disable=g-import-not-at-top
+  pipeline_name = os.path.basename(root)
+  name, _, seed = pipeline_name.rpartition("-")
+  metric = RUNS[name][1]
   summary = report.summarize(os.path.join(root, "metadata.sqlite"), pipeline_name)
   teacher = summary.teacher.metrics.get(metric)
   student = summary.student.metrics.get(metric)
-  return {"name": name, "seed": seed, "exit": done.returncode, "metric": metric,
-          "teacher": teacher, "student": student,
+  return {"name": name, "seed": int(seed), "exit": cli.exit_status(summary),
+          "metric": metric, "teacher": teacher, "student": student,
           "drop": None if None in (teacher, student) else teacher - student,
-          "blessed": summary.blessed, "seconds": round(seconds, 1)}
+          "blessed": summary.blessed,
+          "seconds": round(sum(c.seconds for c in summary.components), 1),
+          "refused": list(summary.gate_failures)}
 
 
 def main() -> None:
@@ -86,20 +97,25 @@ def main() -> None:
   parser.add_argument("--work", default=os.path.join(HERE, "work", "tfx_examples"))
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
   args = parser.parse_args()
-  results = []
   for name in args.only:
     for seed in args.seeds:
-      results.append(run(name, seed, args.work))
-      print(results[-1], flush=True)
+      run(name, seed, args.work)
+  # Every run in the work directory, this invocation's and earlier ones'.
+  roots = sorted(os.path.dirname(p) for p in glob.glob(
+      os.path.join(args.work, "*", "metadata.sqlite")))
+  results = sorted((result(root) for root in roots),
+                   key=lambda r: (list(RUNS).index(r["name"]), r["seed"]))
   lines = [f"TFX's example modules as unchanged teachers, default gate bounds "
-           f"(`bench/tfx_examples.py --seeds {' '.join(map(str, args.seeds))}`, "
-           f"{datetime.date.today():%Y-%m-%d}).", "",
-           "| module | seed | exit | gate metric | teacher | student | drop (bound 0.01) | seconds |",
-           "|---|---|---|---|---|---|---|---|"]
+           f"(`bench/tfx_examples.py`, {datetime.date.today():%Y-%m-%d}).", "",
+           "| module | seed | exit | gate metric | teacher | student | drop (bound 0.01) "
+           "| pipeline seconds | refused by |",
+           "|---|---|---|---|---|---|---|---|---|"]
   for r in results:
-    figures = [f"{v:.4f}" if v is not None else "-" for v in (r["teacher"], r["student"], r["drop"])]
+    figures = [f"{v:.4f}" if v is not None else "-"
+               for v in (r["teacher"], r["student"], r["drop"])]
     lines.append(f"| {r['name']} | {r['seed']} | {r['exit']} | {r['metric']} | "
-                 f"{' | '.join(figures)} | {r['seconds']:.0f} |")
+                 f"{' | '.join(figures)} | {r['seconds']:.0f} | "
+                 f"{'; '.join(r['refused']) or '-'} |")
   _common.save(args.out, "tfx_examples", results, lines)
 
 

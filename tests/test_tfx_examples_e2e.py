@@ -67,7 +67,7 @@ def penguins(tmp_path_factory):
   flags = ["--data-root", data, "--label", "species", "--label-key", "species_xf",
            "--task", "multiclass", "--num-classes", "3", "--preprocessing-module",
            PENGUIN_MODULE, "--pipeline-root", root, "--pipeline-name", "penguins",
-           "--eval-steps", "5", "--distill-steps", "300", "--batch-size", "32"]
+           "--eval-steps", "5"]
 
   def elsewhere(name):
     """The same flags in a root (and pipeline) of its own."""
