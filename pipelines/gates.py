@@ -29,7 +29,7 @@ import tensorflow_model_analysis as tfma
 
 from distill_components.distiller.tasks import Task
 from distill_pipelines import names
-from distill_pipelines.metrics import TASK_METRICS, Metric, gate_metric
+from distill_components.distiller.metrics import TASK_METRICS, Metric, gate_metric
 from distill_pipelines.settings import Settings
 
 

@@ -53,7 +53,7 @@ from distill_components.distiller import properties
 from distill_components.distiller.tasks import Task
 from distill_pipelines import names
 from distill_pipelines import report
-from distill_pipelines.metrics import TASK_METRICS, Metric
+from distill_components.distiller.metrics import TASK_METRICS, Metric
 
 # The models as the page names them, in column order, and their names in the
 # Evaluators' results.

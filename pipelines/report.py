@@ -16,7 +16,7 @@ from ml_metadata.proto import metadata_store_pb2
 from distill_components.distiller import properties
 from distill_components.distiller.tasks import Task
 from distill_pipelines import names
-from distill_pipelines.metrics import TASK_METRICS
+from distill_components.distiller.metrics import TASK_METRICS
 
 _State = metadata_store_pb2.Execution.State
 _STATENAME_WIDTHS = {

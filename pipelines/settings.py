@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Literal, NamedTuple, Optional, Tuple, Union
 import pydantic
 
 from distill_components.distiller.tasks import Task
-from distill_pipelines import metrics
+from distill_components.distiller import metrics
 
 # The zero-code modules, used for every role the user leaves empty.
 GENERIC_PREPROCESSING = "distill_pipelines.generic.preprocessing.preprocessing_fn"

@@ -118,6 +118,20 @@ def test_distills_a_student_that_serves_raw_examples(taxi_transform, teacher_mod
   assert "transformed_logits" in student.signatures
   assert os.listdir(os.path.join(str(tmp_path), "model_run", "train"))
 
+  # The same student alone was trained and scored beside it; the better one
+  # on the validation cut went on.
+  assert os.listdir(os.path.join(str(tmp_path), "model_run", "train_alone"))
+  assert props["choice_metric"].string_value == "auc"
+  assert 0.05 * TRAIN_ROWS < props["validation_examples"].int_value < 0.15 * TRAIN_ROWS
+  figures = {name: props[name].double_value
+             for name in ("distilled_validation_auc", "alone_validation_auc",
+                          "distilled_eval_auc", "alone_eval_auc",
+                          "distilled_eval_binary_accuracy", "alone_eval_calibration")}
+  assert all(0 < value < 2 for value in figures.values()), figures
+  better = ("alone" if figures["alone_validation_auc"] > figures["distilled_validation_auc"]
+            else "distilled")
+  assert props["student_chosen"].string_value == better
+
 
 def test_missing_label_fails_before_training(taxi_transform, teacher_model, tmp_path):
   with pytest.raises(executor.LabelNotFoundError, match="no_such_label.*big_tipper"):
@@ -142,7 +156,7 @@ def test_teacher_that_fits_no_path_is_refused(taxi_transform, tmp_path):
   assert _nothing_exported(str(tmp_path / "out"))
 
 
-def _keras_teacher(taxi_transform, uri, inputs, head, units=1, steps=30):
+def _keras_teacher(taxi_transform, uri, inputs, head, units=1, steps=30, invert=False):
   """A teacher the way TFX's own Keras examples write one: compiled, fitted on
   the transformed data, saved with `tf.saved_model.save` and serving
   signatures that parse raw examples. Nothing of this project's export."""
@@ -159,7 +173,7 @@ def _keras_teacher(taxi_transform, uri, inputs, head, units=1, steps=30):
       schema=tft_output.transformed_metadata.schema).TensorFlowDataset(
           tfxio.TensorFlowDatasetOptions(batch_size=64, label_key=features.LABEL_KEY))
   model.fit(data.map(lambda f, y: ({n: tf.cast(f[n], tf.float32) for n in inputs},
-                                   tf.cast(y, tf.float32))),
+                                   tf.abs(float(invert) - tf.cast(y, tf.float32)))),
             steps_per_epoch=steps, verbose=0)
   model.tft_layer = tft_output.transform_features_layer()
 
@@ -197,6 +211,32 @@ def test_teacher_from_a_standard_tfx_module_ending_in_a_sigmoid(taxi_transform, 
   batch = {n: tf.constant([[0.5], [-1.0]]) for n in inputs}
   probs = keras_teacher(batch).numpy()
   np.testing.assert_allclose(tf.sigmoid(teacher.logits(batch)).numpy(), probs, rtol=1e-4)
+
+
+def test_a_teacher_that_misleads_loses_to_the_student_alone(taxi_transform, tmp_path):
+  """A teacher fit to the opposite label: its pure soft-label student is
+  worse than chance, so the student trained alone goes on, and says so."""
+  uri = str(tmp_path / "misleading_teacher")
+  inputs = ["trip_miles_xf", "fare_xf", "trip_seconds_xf"]
+  _keras_teacher(taxi_transform, uri, inputs, "sigmoid", steps=60, invert=True)
+  model = _run(taxi_transform, uri, str(tmp_path / "out"), alpha=1.0)
+  props = model.mlmd_artifact.custom_properties
+  assert props["student_chosen"].string_value == "alone"
+  assert props["distilled_validation_auc"].double_value < 0.5
+  assert props["alone_validation_auc"].double_value > 0.6
+  assert props["alone_eval_auc"].double_value > props["distilled_eval_auc"].double_value
+  # What was exported is the student alone: it ranks the eval rows as its
+  # recorded eval AUC says, not as the distilled one would.
+  served = tf.saved_model.load(path_utils.serving_model_dir(model.uri))
+  rows = taxi_transform["rows"][TRAIN_ROWS:]
+  probs = served.signatures["serving_default"](examples=tf.constant(
+      raw_examples(rows, taxi_transform["types"], drop=features.RAW_LABEL_KEYS))
+  )["probabilities"].numpy().ravel()
+  labels = np.array([float(r["tips"] or 0) > 0.2 * float(r["fare"] or 0) for r in rows])
+  auc = tf.keras.metrics.AUC(num_thresholds=10_000)
+  auc.update_state(labels, probs)
+  assert float(auc.result()) == pytest.approx(props["alone_eval_auc"].double_value,
+                                              abs=0.02)
 
 
 def test_float_label_for_a_classifier_fails_before_training(taxi_transform, tmp_path):

@@ -26,7 +26,7 @@ from distill_components.distiller.tasks import Task
 from distill_pipelines import html_report
 from distill_pipelines import names
 from distill_pipelines import report
-from distill_pipelines.metrics import TASK_METRICS
+from distill_components.distiller.metrics import TASK_METRICS
 
 _CELL = re.compile(r'<td class="[^"]*" data-model="([^"]*)" data-slice="([^"]*)" '
                    r'data-metric="([^"]*)" data-value="([^"]*)">([^<]*)</td>')

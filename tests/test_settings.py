@@ -4,7 +4,7 @@ import pydantic
 import pytest
 
 from distill_components.distiller.tasks import LabelError, Task
-from distill_pipelines import metrics
+from distill_components.distiller import metrics
 from distill_pipelines import table
 from distill_pipelines.settings import Settings, describe_errors
 from distill_pipelines.taxi import config as taxi

@@ -15,6 +15,7 @@ from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as std
 from tfx.utils import json_utils
 
+from distill_components.distiller import choice
 from distill_components.distiller import distribute
 from distill_components.distiller import executor
 from distill_components.distiller import folds as folds_lib
@@ -162,7 +163,9 @@ class Distiller(base_component.BaseComponent):
       unlabeled_examples: Optional[types.BaseChannel] = None,
       synthetic_ratio: float = 0.0,
       distribution: str = "auto",
-      teacher_labelling: str = labelling.IN_PROCESS):
+      teacher_labelling: str = labelling.IN_PROCESS,
+      validation_fraction: float = choice.DEFAULT_VALIDATION_FRACTION,
+      choice_metric: Optional[str] = None):
     """Constructs a Distiller.
 
     Args:
@@ -204,6 +207,14 @@ class Distiller(base_component.BaseComponent):
       learning_rate: Adam learning rate for the student (> 0).
       seed: seeds Python, NumPy and TensorFlow before the student is built, so
         a rerun on the same inputs trains the same student.
+      validation_fraction: the share of train rows (by a hash of their
+        features) held out of training to choose which student goes on: the
+        distilled one, or the same student trained alone from the labels
+        (same `build_student`, seed and steps, alpha 0), whichever scores
+        better there (`choice.py`). Both students' figures, on this cut and
+        on the eval split, are recorded on the `model` artifact.
+      choice_metric: the metric that chooses (e.g. "auc"); unset: the task's
+        first (AUC, accuracy, MSE).
       teacher_signature: a teacher signature that takes transformed features
         and returns `logits` or `probabilities`. Unset: `transformed_logits`
         when the teacher has it, else the teacher's restored Keras model.
@@ -306,6 +317,9 @@ class Distiller(base_component.BaseComponent):
     distribute.check(distribution)
     labelling.check_mode(teacher_labelling)
     transfer.check_ratio(synthetic_ratio)
+    choice.check_fraction(validation_fraction)
+    if choice_metric is not None and task is not None:
+      choice.metric_named(tasks.Task.parse(task), choice_metric)
     if not isinstance(teacher_model, types.BaseChannel):
       teachers = list(teacher_model)
       if not teachers or not all(isinstance(c, types.BaseChannel) for c in teachers):
@@ -344,6 +358,8 @@ class Distiller(base_component.BaseComponent):
         synthetic_ratio=float(synthetic_ratio) or None,
         distribution=None if distribution == distribute.AUTO else distribution,
         teacher_labelling=teacher_labelling,
+        validation_fraction=float(validation_fraction),
+        choice_metric=choice_metric,
         model=types.Channel(type=standard_artifacts.Model),
         model_run=types.Channel(type=standard_artifacts.ModelRun),
         soft_labels=types.Channel(type=standard_artifacts.Examples))

@@ -21,12 +21,14 @@ from tfx.utils import json_utils
 from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
+from distill_components.distiller import choice
 from distill_components.distiller import data
 from distill_components.distiller import distribute
 from distill_components.distiller import export
 from distill_components.distiller import folds as folds_lib
 from distill_components.distiller import labelling
 from distill_components.distiller import losses
+from distill_components.distiller import metrics as metrics_lib
 from distill_components.distiller import properties
 from distill_components.distiller import spec as spec_lib
 from distill_components.distiller import tasks
@@ -99,6 +101,12 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
           f"label_key {label_key!r} is not among the transformed features "
           f"{sorted(transformed)}; the Transform's preprocessing_fn must output it.")
     feature_spec = export.model_input_spec(tf_transform_output, label_key)
+    fraction = choice.check_fraction(
+        exec_properties.get(spec_lib.VALIDATION_FRACTION_KEY)
+        or choice.DEFAULT_VALIDATION_FRACTION)
+    # Both students train on the train rows outside the validation cut.
+    hashed = sorted(feature_spec)
+    outside_cut = lambda d: choice.cut(d, hashed, fraction, validation=False)  # pylint: disable=g-long-lambda
 
     # One teacher, or several whose outputs are averaged.
     teacher_artifacts = list(input_dict[spec_lib.TEACHER_MODEL_KEY])
@@ -118,6 +126,9 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
     if task is None:
       task = tasks.Task.BINARY if teacher.width == 1 else tasks.Task.MULTICLASS
     task = tasks.Task.parse(task)
+    choice_metric = choice.metric_named(
+        task, exec_properties.get(spec_lib.CHOICE_METRIC_KEY)
+        or metrics_lib.TASK_METRICS[task][0].name)
     try:
       task.check_width(teacher.width)
     except ValueError as e:
@@ -138,7 +149,8 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
           f"{e}") from e
     # A rerun on the same inputs trains the same student: its first weights
     # and every random op after them follow the seed.
-    tf.keras.utils.set_random_seed(int(exec_properties.get(spec_lib.SEED_KEY) or 0))
+    seed = int(exec_properties.get(spec_lib.SEED_KEY) or 0)
+    tf.keras.utils.set_random_seed(seed)
     # The student, its optimizer and its training loop belong to the strategy.
     with strategy.scope():
       student = build_student(fn_args)
@@ -176,7 +188,7 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
           fn_args, files, schema, label_key, size, repeat=repeat)
       train_files, eval_files = fn_args.train_files, fn_args.eval_files
       teacher_source = out_of_fold.source if out_of_fold else teacher.source
-    train_data = batches(train_files, batch_size, True)
+    train_data = outside_cut(batches(train_files, batch_size, True))
     eval_data = batches(eval_files, batch_size, False)
     first = next(iter(train_data))
     training.check_output_widths(
@@ -205,14 +217,14 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
              else tf_transform_output.transformed_feature_spec()),
             labelling.RAW if raw is not None else labelling.TRANSFORMED)
         labelled_count, soft_dir = soft_labels.label(split, train_files, handler)
-        labelled_rows = lambda size: _soft_label_rows(  # pylint: disable=g-long-lambda
+        labelled_rows = lambda size: outside_cut(_soft_label_rows(  # pylint: disable=g-long-lambda
             soft_dir, tf_transform_output, label_key, feature_spec, raw is not None,
-            teacher.width, size)
+            teacher.width, size))
       else:
         cache_dir = os.path.join(self._get_tmp_dir(), "teacher_outputs")
         labelled_count = teacher_cache.write(
             None if raw is not None else (out_of_fold or teacher).logits,
-            batches(train_files, _CACHE_BATCH_SIZE, False), cache_dir)
+            outside_cut(batches(train_files, _CACHE_BATCH_SIZE, False)), cache_dir)
         logging.info("Teacher outputs for %d train examples cached in %s.",
                      labelled_count, cache_dir)
         labelled_rows = lambda size: teacher_cache.read(cache_dir, size)
@@ -232,7 +244,8 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
       counts = _write_transfer_set(
           transfer_dir, unlabeled, synthetic_ratio, teacher, raw, feature_spec,
           tf_transform_output, raw_label_keys,
-          lambda: batches(train_files, _CACHE_BATCH_SIZE, False), out_of_fold)
+          lambda: outside_cut(batches(train_files, _CACHE_BATCH_SIZE, False)),
+          out_of_fold)
       transfer_counts.update(counts)
       if sum(counts.values()):
         transfer.append((lambda size: teacher_cache.read(transfer_dir, size),
@@ -264,6 +277,34 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
       for directory in (cache_dir, transfer_dir):
         if directory:
           fileio.rmtree(directory)
+    # The same student from the labels alone, and which of the two goes on.
+    alone = _train_alone(
+        build_student, fn_args, strategy, seed,
+        outside_cut(batches(train_files, batch_size, True)), task=task,
+        width=teacher.width, temperature=temperature,
+        learning_rate=float(exec_properties[spec_lib.LEARNING_RATE_KEY]),
+        summary_dir=os.path.join(fn_args.model_run_dir if chief else scratch,
+                                 "train_alone"))
+    validation_rows = choice.cut(batches(train_files, _CACHE_BATCH_SIZE, False),
+                                 hashed, fraction, validation=True)
+    figures, validation_count = _score_students(
+        task, {choice.DISTILLED: student, choice.ALONE: alone}, validation_rows,
+        batches(eval_files, _CACHE_BATCH_SIZE, False), fraction)
+    chosen = choice.choose(figures, choice_metric)
+    if labelled_count is not None and mode == labelling.BEAM:
+      labelled_count -= validation_count  # Beam labelled the cut's rows too
+    logging.info(
+        "Distilled vs alone on %d validation rows: %s %.4f vs %.4f; %s goes on.",
+        validation_count, choice_metric.title,
+        figures[choice.VALIDATION][choice.DISTILLED][choice_metric.name],
+        figures[choice.VALIDATION][choice.ALONE][choice_metric.name], chosen)
+    if chosen == choice.ALONE:
+      student = alone
+      with strategy.scope():
+        distillation = training.Distillation(
+            alone, teacher.logits, task=task, alpha=alpha, temperature=temperature,
+            optimizer=tf.keras.optimizers.Adam(
+                float(exec_properties[spec_lib.LEARNING_RATE_KEY])))
     # The eval split is scored against the teacher itself, cached or not.
     eval_metrics = distillation.evaluate(eval_data, fn_args.eval_steps)
     logging.info("Student on the eval split: %s", eval_metrics)
@@ -316,8 +357,76 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
     record.set_int_custom_property(properties.STUDENT_SAVED_MODEL_BYTES, student_bytes)
     for name, value in eval_metrics.items():
       record.set_float_custom_property(properties.EVAL_PREFIX + name, float(value))
+    record.set_string_custom_property(properties.STUDENT_CHOSEN, chosen)
+    record.set_string_custom_property(properties.CHOICE_METRIC, choice_metric.name)
+    record.set_float_custom_property(properties.VALIDATION_FRACTION, fraction)
+    record.set_int_custom_property(properties.VALIDATION_EXAMPLES, validation_count)
+    for part, by_model in figures.items():
+      for model, values in by_model.items():
+        for name, value in values.items():
+          record.set_float_custom_property(properties.figure(model, part, name), value)
+    candidates = _teacher_candidates(teacher_artifacts[0].uri)
+    if candidates:
+      record.set_string_custom_property(properties.TEACHER_CANDIDATES,
+                                        json.dumps(candidates["candidates"]))
+      record.set_string_custom_property(properties.TEACHER_CHOSEN, candidates["chosen"])
     logging.info("Student written to %s (%d weights, teacher %d).",
                  fn_args.serving_model_dir, student_params, teacher.num_params)
+
+
+def _train_alone(build_student, fn_args, strategy, seed: int,
+                 train_data: tf.data.Dataset, *, task: tasks.Task, width: int,
+                 temperature: float, learning_rate: float,
+                 summary_dir: str) -> tf.keras.Model:
+  """The student from the labels only: the same build_student, seed, steps
+  and train rows as the distilled one, alpha 0 (the teacher is not called)."""
+  tf.keras.utils.set_random_seed(seed)
+  with strategy.scope():
+    alone = build_student(fn_args)
+
+  def no_teacher(features):
+    return tf.zeros([tf.shape(tf.nest.flatten(features)[0])[0], width])
+
+  with strategy.scope():
+    loop = training.Distillation(
+        alone, no_teacher, task=task, alpha=0.0, temperature=temperature,
+        optimizer=tf.keras.optimizers.Adam(learning_rate))
+  logging.info("Training the same student alone (alpha 0), %d steps.",
+               fn_args.train_steps)
+  loop.fit(train_data.map(lambda *element: element[:2]), fn_args.train_steps,
+           summary_dir=summary_dir, summary_every=_SUMMARY_EVERY_STEPS)
+  return alone
+
+
+def _score_students(task: tasks.Task, students: Dict[str, tf.keras.Model],
+                    validation_rows: tf.data.Dataset, eval_rows: tf.data.Dataset,
+                    fraction: float):
+  """part -> student -> metric -> value (TFMA), and the validation rows' count."""
+  labels, predictions = {}, {}
+  for part, rows in ((choice.VALIDATION, validation_rows), (choice.EVAL, eval_rows)):
+    labels[part], logits = choice.collect(rows, students)
+    predictions[part] = {name: choice.outputs(task, values)
+                         for name, values in logits.items()}
+  count = len(labels[choice.VALIDATION])
+  if not count:
+    raise choice.ChoiceError(
+        f"The validation cut ({fraction:.0%} of the train split, by a hash of "
+        "each row's features) holds no rows, so the distilled student cannot be "
+        "compared with the student alone: add train rows or raise "
+        "validation_fraction.")
+  if not len(labels[choice.EVAL]):
+    raise ValueError("The eval split yielded no examples.")
+  return choice.score(task, labels, predictions), count
+
+
+def _teacher_candidates(teacher_uri: str) -> Optional[Dict[str, Any]]:
+  """What a teacher's Trainer wrote of the candidates it chose among
+  (choice.CANDIDATES_FILE beside its serving model), or None."""
+  path = os.path.join(teacher_uri, choice.CANDIDATES_FILE)
+  if not fileio.exists(path):
+    return None
+  with fileio.open(path, "r") as f:
+    return json.load(f)
 
 
 class _SoftLabels:

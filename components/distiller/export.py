@@ -64,7 +64,7 @@ def serving_signatures(model: tf.keras.Model,
   def serve(examples):
     transformed = model.tft_layer(tf.io.parse_example(examples, serving_spec))
     transformed.pop(label_key, None)
-    return {task.serving_output: _serving_outputs(model(transformed), task)}
+    return {task.serving_output: serving_outputs(model(transformed), task)}
 
   @tf.function(input_signature=[examples_spec])
   def transform_features(examples):
@@ -82,7 +82,7 @@ def serving_signatures(model: tf.keras.Model,
   }
 
 
-def _serving_outputs(logits: tf.Tensor, task: tasks.Task) -> tf.Tensor:
+def serving_outputs(logits: tf.Tensor, task: tasks.Task) -> tf.Tensor:
   """What serving returns: sigmoid of one logit, softmax of K, predictions."""
   if not task.is_classification:
     return logits

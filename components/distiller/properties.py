@@ -34,6 +34,20 @@ TEACHER_SAVED_MODEL_BYTES = "teacher_saved_model_bytes"
 STUDENT_SAVED_MODEL_BYTES = "student_saved_model_bytes"
 EVAL_PREFIX = "eval_"  # eval_<metric>: the Distiller's own eval, e.g. eval_agreement
 EVAL_AGREEMENT = EVAL_PREFIX + "agreement"
+# The student alone and which student went on (choice.py).
+STUDENT_CHOSEN = "student_chosen"  # choice.DISTILLED or choice.ALONE
+CHOICE_METRIC = "choice_metric"  # the metric that chose, e.g. auc
+VALIDATION_FRACTION = "validation_fraction"
+VALIDATION_EXAMPLES = "validation_examples"  # train rows in the validation cut
+# The zero-code teacher's candidates, as its Trainer chose among them: JSON
+# {candidate: {metric: value on the validation cut}}, and the one kept.
+TEACHER_CANDIDATES = "teacher_candidates"
+TEACHER_CHOSEN = "teacher_chosen"
+
+
+def figure(model: str, part: str, metric: str) -> str:
+  """A student's figure: e.g. figure("alone", "eval", "auc") -> alone_eval_auc."""
+  return f"{model}_{part}_{metric}"
 
 # TFX's: an Evaluator's ModelBlessing (tfx.components.evaluator.constants).
 BLESSED = "blessed"

@@ -33,6 +33,8 @@ DISTRIBUTION_KEY = "distribution"
 TEACHER_LABELLING_KEY = "teacher_labelling"
 SOFT_LABELS_KEY = "soft_labels"
 SEED_KEY = "seed"
+VALIDATION_FRACTION_KEY = "validation_fraction"
+CHOICE_METRIC_KEY = "choice_metric"
 
 
 class DistillerSpec(ComponentSpec):
@@ -78,6 +80,13 @@ class DistillerSpec(ComponentSpec):
       # Seeds Python, NumPy and TensorFlow before the student is built: its
       # first weights and its batches' order; unset: 0.
       SEED_KEY: ExecutionParameter(type=int, optional=True),
+      # The share of train rows held out, by a hash of their features, to
+      # choose between the distilled student and the student alone
+      # (choice.py); unset: choice.DEFAULT_VALIDATION_FRACTION.
+      VALIDATION_FRACTION_KEY: ExecutionParameter(type=float, optional=True),
+      # The metric that chooses (a TFMA name of the task's metrics, e.g. auc);
+      # unset: the task's first (metrics.TASK_METRICS).
+      CHOICE_METRIC_KEY: ExecutionParameter(type=str, optional=True),
       std.CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {

@@ -1,0 +1,190 @@
+"""The student alone, and which student goes on.
+
+Every run trains, beside the distilled student, the same student from the
+hard labels only: the same `build_student`, seed, steps and train rows, with
+alpha 0. A user distils to get a student better than that one; this is how a
+run knows whether it did.
+
+Both students are scored by TFMA, with the task's metrics (`metrics.py`), on
+two sets of rows neither trained on:
+
+- the *validation cut*: a fraction of the train split, the rows whose
+  features hash into it (`validation_mask`; a row and its duplicates always
+  fall on the same side). Both students train on the rest. The student
+  better on the choice metric here goes on to the gates and the Pusher (a
+  tie: the distilled one).
+- the *eval split*: reported beside, never used to choose, since it gates
+  the chosen student afterwards.
+
+The zero-code teacher chooses among its candidates on the same cut
+(`distill_pipelines.generic.auto_teacher`), so the rows that choose were
+seen by no model that is chosen. A teacher from a Trainer of one's own was
+fit on the whole train split, the cut included: its distilled student is
+then scored on rows whose labels its teacher saw.
+"""
+
+import json
+import os
+import tempfile
+from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+
+from distill_components.distiller import export
+from distill_components.distiller import folds
+from distill_components.distiller import metrics as metrics_lib
+from distill_components.distiller import tasks
+
+DISTILLED, ALONE = "distilled", "alone"
+VALIDATION, EVAL = "validation", "eval"
+DEFAULT_VALIDATION_FRACTION = 0.1
+# A row falls in the cut when its features' hash, in this many buckets,
+# falls under fraction x BUCKETS.
+BUCKETS = 10_000
+
+_LABEL, _PART = "__label__", "__part__"
+
+
+class ChoiceError(ValueError):
+  """The validation cut or the comparison cannot be made; the message says why."""
+
+
+def check_fraction(fraction: float) -> float:
+  fraction = float(fraction)
+  if not 0.0 < fraction <= 0.5:
+    raise ChoiceError(
+        f"validation_fraction is the share of train rows held out to choose "
+        f"the student, in (0, 0.5]; got {fraction}.")
+  return fraction
+
+
+def validation_mask(features: Mapping[str, tf.Tensor], names: Sequence[str],
+                    fraction: float) -> tf.Tensor:
+  """[batch] bool: which rows of a batch are in the validation cut."""
+  bucket = folds.fold_ids(features, BUCKETS, names)
+  return bucket < int(round(fraction * BUCKETS))
+
+
+def cut(dataset: tf.data.Dataset, names: Sequence[str], fraction: float, *,
+        validation: bool) -> tf.data.Dataset:
+  """The batches of `dataset` with only the cut's rows (`validation`) or
+  only the others; empty batches dropped.
+
+  An element is a tuple whose first member is the features dict; every
+  member holds one row per example (dense tensors, as TFXIO yields a
+  schema's fixed-shape features).
+  """
+  def keep(*element):
+    mask = validation_mask(element[0], names, fraction)
+    if not validation:
+      mask = tf.logical_not(mask)
+    return tf.nest.map_structure(lambda t: tf.boolean_mask(t, mask), element)
+
+  def rows(*element):
+    return tf.shape(tf.nest.flatten(element)[0])[0] > 0
+
+  return dataset.map(keep).filter(rows)
+
+
+def outputs(task: tasks.Task, logits: np.ndarray) -> np.ndarray:
+  """What serving returns for `logits`: probabilities or predictions."""
+  return export.serving_outputs(tf.constant(logits, tf.float32), task).numpy()
+
+
+def score(task: tasks.Task, labels: Mapping[str, np.ndarray],
+          predictions: Mapping[str, Mapping[str, np.ndarray]],
+          metrics: Iterable[metrics_lib.Metric] = ()
+          ) -> Dict[str, Dict[str, Dict[str, float]]]:
+  """part -> model -> metric -> value, by TFMA in one pass.
+
+  `labels`: part -> [n] labels; `predictions`: part -> model -> what serving
+  returns for those rows ([n] or [n, K]). `metrics`: the task's by default.
+  """
+  task = tasks.Task.parse(task)
+  metrics = list(metrics) or list(metrics_lib.TASK_METRICS[task])
+  models = sorted({m for by_model in predictions.values() for m in by_model})
+  frames = []
+  for part, label in labels.items():
+    columns = {_LABEL: np.asarray(label).ravel(), _PART: part}
+    for model in models:
+      values = np.asarray(predictions[part][model], np.float32)
+      columns[model] = (list(values) if task is tasks.Task.MULTICLASS
+                        else values.reshape(len(values)))
+    frames.append(pd.DataFrame(columns))
+  config = tfma.EvalConfig(
+      model_specs=[tfma.ModelSpec(name=m, label_key=_LABEL, prediction_key=m)
+                   for m in models],
+      slicing_specs=[tfma.SlicingSpec(feature_keys=[_PART])],
+      metrics_specs=[tfma.MetricsSpec(
+          model_names=models,
+          metrics=[tfma.MetricConfig(class_name=m.class_name,
+                                     config=json.dumps(m.config) if m.config else "")
+                   for m in metrics])])
+  figures = {part: {model: {} for model in models} for part in labels}
+  with tempfile.TemporaryDirectory() as output:
+    tfma.analyze_raw_data(pd.concat(frames, ignore_index=True), config,
+                          output_path=output)
+    for found in tfma.load_metrics(output):
+      part = found.slice_key.single_slice_keys[0].bytes_value.decode()
+      for entry in found.metric_keys_and_values:
+        if entry.value.HasField("double_value"):
+          figures[part][entry.key.model_name][entry.key.name] = (
+              entry.value.double_value.value)
+  return figures
+
+
+def better(figures: Mapping[str, Mapping[str, float]], metric: metrics_lib.Metric,
+           first: str, second: str) -> str:
+  """`first` or `second`, whichever is better on `metric` (a tie: `first`)."""
+  a, b = figures[first][metric.name], figures[second][metric.name]
+  worse = b > a if metric.higher_is_better else b < a
+  return second if worse else first
+
+
+def choose(figures, metric: metrics_lib.Metric) -> str:
+  """DISTILLED or ALONE: the better on the validation cut (a tie: DISTILLED)."""
+  return better(figures[VALIDATION], metric, DISTILLED, ALONE)
+
+
+def collect(dataset: tf.data.Dataset, models: Mapping[str, object]
+            ) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
+  """Labels and each model's logits over one pass of (features, label, ...) batches."""
+  labels: List[np.ndarray] = []
+  logits: Dict[str, List[np.ndarray]] = {name: [] for name in models}
+  for element in dataset:
+    features, label = element[0], element[1]
+    labels.append(np.asarray(label).reshape(-1))
+    for name, model in models.items():
+      logits[name].append(np.asarray(model(features, training=False)))
+  if not labels:
+    return np.zeros([0]), {name: np.zeros([0, 1]) for name in models}
+  return (np.concatenate(labels),
+          {name: np.concatenate(parts) for name, parts in logits.items()})
+
+
+def metric_named(task: tasks.Task, name: str) -> metrics_lib.Metric:
+  """The task's metric called `name` (TFMA's name or class name)."""
+  for metric in metrics_lib.TASK_METRICS[tasks.Task.parse(task)]:
+    if name in (metric.name, metric.class_name):
+      return metric
+  raise ChoiceError(
+      f"choice_metric {name!r} is none of the {tasks.Task.parse(task).value} "
+      f"task's metrics {[m.name for m in metrics_lib.TASK_METRICS[task]]}.")
+
+
+# Beside a teacher's Format-Serving/ (in its Model artifact's directory): the
+# candidates its Trainer chose among, {"candidates": {name: {metric: value}},
+# "chosen": name, "metric": name}, as the zero-code teacher writes it.
+CANDIDATES_FILE = "teacher_candidates.json"
+
+
+def write_candidates(model_uri: str, candidates: Mapping[str, Mapping[str, float]],
+                     chosen: str, metric: str) -> None:
+  """Records a Trainer's candidates for the Distiller to copy into MLMD."""
+  tf.io.gfile.makedirs(model_uri)
+  with tf.io.gfile.GFile(os.path.join(model_uri, CANDIDATES_FILE), "w") as f:
+    json.dump({"candidates": {k: dict(v) for k, v in candidates.items()},
+               "chosen": chosen, "metric": metric}, f, indent=1, sort_keys=True)
