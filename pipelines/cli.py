@@ -50,6 +50,7 @@ EXIT_FIDELITY = 4  # the student is too far from the teacher
 EXIT_NO_REGRESSION = 5  # the student is worse than the serving model
 EXIT_BUSY = 6  # another run holds the pipeline root; this one did nothing
 EXIT_NOT_SERVED = 7  # the model the Pusher pushed is gone from its destination
+EXIT_NO_GAIN = 8  # --require-gain: the student alone beat the distilled one
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: finished components are reused on rerun
 
 
@@ -65,6 +66,8 @@ def exit_status(summary) -> int:
     return EXIT_NO_REGRESSION
   if summary.failed:
     return EXIT_FAILED
+  if summary.held_for_no_gain:
+    return EXIT_NO_GAIN
   return EXIT_NOT_SERVED if summary.pushed_missing else 0
 
 

@@ -194,8 +194,11 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
                     "SavedModel directory, or a Model artifact holding "
                     "Format-Serving/; repeat for several teachers, whose "
                     "outputs the student learns averaged")
-  code.add_argument("--teacher-type", choices=["mlp", "gbt", "ensemble"], default=None,
-                    help="the zero-code teacher, when you bring none: ensemble "
+  code.add_argument("--teacher-type", choices=["auto", "mlp", "gbt", "ensemble"],
+                    default=None,
+                    help="the zero-code teacher, when you bring none: auto "
+                    "(default: fits the three below, keeps the best on the "
+                    "validation cut), ensemble "
                     "(the mean of the trees and the network), mlp (a "
                     "wide network) or gbt (gradient-boosted trees, TF-DF; the "
                     "distilled student still serves without TF-DF)")
@@ -229,6 +232,13 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
   train.add_argument("--seed", type=_non_negative_int, default=None,
                      help="seeds the run's process and the Distiller: a rerun on the "
                      "same data and code trains the same models (default 0)")
+  train.add_argument("--validation-fraction", type=_float_in(0, 0.5, low_open=True),
+                     default=None, help="the share of train rows held out to "
+                     "choose the teacher (zero-code) and the student (distilled "
+                     "or trained alone), by a hash of their features (default 0.1)")
+  train.add_argument("--require-gain", action="store_true", default=None,
+                     help="stop before the Pusher (exit 8) when the student "
+                     "trained alone beats the distilled one, instead of pushing it")
   train.add_argument("--cache-teacher-outputs", action="store_true", default=None,
                      help="Distiller: compute the teacher's outputs once per "
                      "train example and reuse them every epoch")
@@ -378,6 +388,7 @@ _FIELDS = {
     "distill_steps": "distill_steps", "temperature": "temperature",
     "alpha": "alpha", "batch_size": "batch_size",
     "learning_rate": "learning_rate", "seed": "seed",
+    "validation_fraction": "validation_fraction", "require_gain": "require_gain",
     "cache_teacher_outputs": "cache_teacher_outputs",
     "teacher_labelling": "teacher_labelling", "beam_args": "beam_args",
     "slice_by": "slice_by", "min_slice_size": "min_slice_size",

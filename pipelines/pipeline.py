@@ -3,18 +3,24 @@
 ExampleGen -> StatisticsGen -> SchemaGen, or ImportSchemaGen (a curated or
 kept schema) -> ExampleValidator -> DataGate (fails on any anomaly) ->
 Transform -> Trainer (teacher), or Importer (an existing teacher) ->
-Distiller (student; with a transfer set, UnlabeledExampleGen's rows too) -> FidelityEvaluator (student vs teacher) -> [if blessed] NoRegressionEvaluator (student vs the latest blessed
-student) -> Pusher (only when both gates blessed).
+Distiller (student, and the same student trained alone: the better goes on;
+with a transfer set, UnlabeledExampleGen's rows too) -> FidelityEvaluator
+(student vs teacher) -> [if blessed] NoRegressionEvaluator (student vs the
+latest blessed student) -> Pusher (only when both gates blessed; with
+require_gain, only when the distilled student went on).
 
 Every setting comes from one `Settings`; the local command line, the Kubeflow
 compiler and the benchmarks all call `create_pipeline` with one.
 """
+import contextlib
 from typing import Dict, Optional
 
 from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
 
 from distill_components.distiller import Distiller
+from distill_components.distiller import choice
+from distill_components.distiller import properties
 from distill_components.gates.data_validation import DataGate
 from distill_components.gates.evaluator import Evaluator
 from distill_pipelines import gates
@@ -122,6 +128,8 @@ def create_pipeline(
       batch_size=s.batch_size,
       learning_rate=s.learning_rate,
       seed=s.seed,
+      validation_fraction=s.validation_fraction,
+      choice_metric=gates.gate_metric(s.task, s.gate).name,
       teacher_outputs=s.teacher_outputs,
       cache_teacher_outputs=s.cache_teacher_outputs,
       teacher_labelling=s.teacher_labelling,
@@ -149,11 +157,18 @@ def create_pipeline(
   push_to = tfx.proto.PushDestination(
       filesystem=tfx.proto.PushDestination.Filesystem(
           base_directory=s.serving_model_dir))
+  # --require-gain: nothing past the fidelity gate unless the distilled
+  # student went on (not the student trained alone).
+  gained = (distiller.outputs["model"].future()[0].custom_property(
+      properties.STUDENT_CHOSEN) == choice.DISTILLED)
+  gain = tfx.dsl.Cond(gained) if s.require_gain else contextlib.nullcontext()
   if not s.no_regression.enabled:
-    components.append(tfx.components.Pusher(
-        model=distiller.outputs["model"],
-        model_blessing=fidelity.outputs["blessing"],
-        push_destination=push_to).with_id(names.PUSHER))
+    with gain:
+      pusher = tfx.components.Pusher(
+          model=distiller.outputs["model"],
+          model_blessing=fidelity.outputs["blessing"],
+          push_destination=push_to).with_id(names.PUSHER)
+    components.append(pusher)
   else:
     # What is serving: the latest student the no-regression gate blessed
     # (it only runs on students the fidelity gate blessed, and the Pusher
@@ -171,7 +186,7 @@ def create_pipeline(
     components.append(serving)
     fidelity_blessed = fidelity.outputs["blessing"].future()[0].custom_property(
         "blessed") == 1
-    with tfx.dsl.Cond(fidelity_blessed):
+    with tfx.dsl.Cond(fidelity_blessed), gain:
       no_regression = Evaluator(
           examples=example_gen.outputs["examples"],
           model=distiller.outputs["model"],

@@ -6,6 +6,7 @@ outcome and the gates' verdicts; `render` turns that into the text
 """
 
 import dataclasses
+import json
 import os
 import time
 from typing import Dict, List, Optional
@@ -78,6 +79,22 @@ class RunSummary:
   pushed_to: Optional[str] = None
   # Where the Pusher recorded a push that is no longer there (deleted since).
   pushed_missing: Optional[str] = None
+  # The distilled student and the same student trained alone, as the
+  # Distiller scored them (TFMA): part ("validation", "eval") -> student
+  # ("distilled", "alone") -> metric -> value; which went on, chosen by which
+  # metric on the validation cut of how many train rows.
+  students: Dict[str, Dict[str, Dict[str, float]]] = dataclasses.field(
+      default_factory=dict)
+  student_chosen: Optional[str] = None
+  choice_metric: Optional[str] = None
+  validation_examples: Optional[int] = None
+  # The zero-code teacher's candidates: name -> metric -> value on the
+  # validation cut, and the one kept.
+  teacher_candidates: Dict[str, Dict[str, float]] = dataclasses.field(
+      default_factory=dict)
+  teacher_chosen: Optional[str] = None
+  # The Pusher was skipped because the student alone went on (require_gain).
+  held_for_no_gain: bool = False
 
   @property
   def failed(self) -> List[str]:
@@ -265,6 +282,24 @@ def _exists(path: str) -> bool:
   return os.path.exists(path)
 
 
+def _read_choice(model, summary: RunSummary) -> None:
+  """The two students' figures and which went on, from the Distiller's record."""
+  summary.student_chosen = _custom(model, properties.STUDENT_CHOSEN)
+  summary.choice_metric = _custom(model, properties.CHOICE_METRIC)
+  summary.validation_examples = _custom(model, properties.VALIDATION_EXAMPLES)
+  for part in (properties.VALIDATION, properties.EVAL):
+    for student in (properties.DISTILLED, properties.ALONE):
+      for metric in TASK_METRICS.get(summary.task, ()):
+        value = _custom(model, properties.figure(student, part, metric.name))
+        if value is not None:
+          summary.students.setdefault(part, {}).setdefault(student, {})[
+              metric.name] = value
+  candidates = _custom(model, properties.TEACHER_CANDIDATES)
+  if candidates:
+    summary.teacher_candidates = json.loads(candidates)
+    summary.teacher_chosen = _custom(model, properties.TEACHER_CHOSEN)
+
+
 def summarize(sqlite_path: str, pipeline_name: str,
               task: Optional[Task] = None, since_ms: Optional[int] = None
               ) -> RunSummary:
@@ -274,7 +309,8 @@ def summarize(sqlite_path: str, pipeline_name: str,
   `since_ms`: only a run created then or later (the one a process started);
   none yet gives a summary with no components. A push whose model is no
   longer where the Pusher put it (a cached Pusher's may be gone) is
-  `pushed_missing`, not `pushed_to`.
+  `pushed_missing`, not `pushed_to`. A Pusher that never ran though every
+  gate that ran blessed a student trained alone was held by require_gain.
   """
   store = open_store(sqlite_path)
   runs = component_runs(store, pipeline_name, since_ms)
@@ -301,6 +337,7 @@ def summarize(sqlite_path: str, pipeline_name: str,
       summary.examples = {k: v for k, v in counts.items() if v}
     if summary.task is None and _custom(model, properties.TASK):
       summary.task = Task.parse(_custom(model, properties.TASK))
+    _read_choice(model, summary)
   ran = lambda node: node in by_node and by_node[node].state in ok
   fidelity = GateResult(names.FIDELITY_EVALUATOR,
                         names.GATES[names.FIDELITY_EVALUATOR])
@@ -329,6 +366,10 @@ def summarize(sqlite_path: str, pipeline_name: str,
       from distill_components.gates import data_validation  # pylint: disable=g-import-not-at-top
       summary.data_anomalies = data_validation.describe(
           anomalies.uri, anomalies.properties["split_names"].string_value)
+  summary.held_for_no_gain = bool(
+      summary.student_chosen == properties.ALONE and names.PUSHER not in by_node
+      and not summary.failed and fidelity.verdict == "passed"
+      and no_regression.verdict in ("passed", "-"))
   if names.PUSHER in by_node and by_node[names.PUSHER].state in ok:
     pushed = _outputs(store, by_node[names.PUSHER].execution_id).get("pushed_model")
     if _custom(pushed, properties.PUSHED):
@@ -396,6 +437,46 @@ def _metrics_table(summary: RunSummary) -> str:
   return "\n".join(line.rstrip() for line in out.getvalue().rstrip().splitlines())
 
 
+def _metric(summary: RunSummary, name: Optional[str]):
+  return next((m for m in TASK_METRICS.get(summary.task, ()) if m.name == name), None)
+
+
+def choice_lines(summary: RunSummary) -> List[str]:
+  """Distilled vs alone on the gate metric, what went on, the teacher chosen."""
+  lines = []
+  metric = _metric(summary, summary.choice_metric)
+  if summary.teacher_candidates and metric:
+    scores = ", ".join(
+        f"{name} {values.get(metric.name, float('nan')):.4f}"
+        for name, values in sorted(summary.teacher_candidates.items()))
+    lines.append(f"teacher: {summary.teacher_chosen}, the best of the candidates on "
+                 f"the validation cut ({metric.title}: {scores})")
+  evaluated = summary.students.get(properties.EVAL, {})
+  if not metric or len(evaluated) < 2:
+    return lines
+  distilled = evaluated[properties.DISTILLED].get(metric.name)
+  alone = evaluated[properties.ALONE].get(metric.name)
+  if distilled is None or alone is None:
+    return lines
+  gain = (distilled - alone) * (1 if metric.higher_is_better else -1)
+  lines.append(f"distilled vs alone: {metric.title} {distilled:.4f} vs {alone:.4f} "
+               f"({'+' if gain >= 0 else '-'}{abs(distilled - alone):.4f} "
+               f"{'better' if gain >= 0 else 'worse'}; eval split)")
+  validation = summary.students.get(properties.VALIDATION, {})
+  if summary.student_chosen == properties.ALONE:
+    went_on = ("--require-gain stops the run before the Pusher"
+               if summary.held_for_no_gain else "pushing the student trained alone")
+    lines.append("the teacher did not help on this data: " + went_on)
+  if validation:
+    lines.append(
+        f"  chosen on the validation cut ({summary.validation_examples or 0:,} "
+        f"train rows neither student trained on): distilled "
+        f"{validation[properties.DISTILLED][metric.name]:.4f}, alone "
+        f"{validation[properties.ALONE][metric.name]:.4f} -> "
+        f"{summary.student_chosen}")
+  return lines
+
+
 def render(summary: RunSummary, components: bool = True) -> str:
   """Plain-text report: component table (or, with `components=False`, when
   the console showed them live, one line), then teacher vs student."""
@@ -416,6 +497,7 @@ def render(summary: RunSummary, components: bool = True) -> str:
   if summary.examples:
     lines.append("student learnt from: " + " + ".join(
         f"{n:,} {kind}" for kind, n in summary.examples.items()) + " rows")
+  lines += choice_lines(summary)
   lines += ["", "gates:"]
   if summary.data_anomalies:
     lines.append("  data validation: FAILED, the examples break the schema")
@@ -439,6 +521,8 @@ def render(summary: RunSummary, components: bool = True) -> str:
                  "to push it again")
   elif summary.pushed_to:
     lines.append(f"pushed:  {summary.pushed_to}")
+  elif summary.held_for_no_gain:
+    lines.append("pushed:  nothing (--require-gain: the teacher did not help)")
   elif summary.stopped_by:
     lines.append(f"pushed:  nothing (stopped by the {summary.stopped_by} gate)")
   elif summary.gates or summary.failed:

@@ -21,6 +21,7 @@ GENERIC_PREPROCESSING = "distill_pipelines.generic.preprocessing.preprocessing_f
 GENERIC_TEACHER = "distill_pipelines.generic.teacher.run_fn"
 GENERIC_TREE_TEACHER = "distill_pipelines.generic.tree_teacher.run_fn"
 GENERIC_ENSEMBLE_TEACHER = "distill_pipelines.generic.ensemble_teacher.run_fn"
+GENERIC_AUTO_TEACHER = "distill_pipelines.generic.auto_teacher.run_fn"
 
 
 class TeacherType(NamedTuple):
@@ -37,6 +38,7 @@ TEACHER_TYPES = {
     "gbt": TeacherType(GENERIC_TREE_TEACHER, ("tensorflow_decision_forests",), True),
     "ensemble": TeacherType(GENERIC_ENSEMBLE_TEACHER, ("tensorflow_decision_forests",),
                             True),
+    "auto": TeacherType(GENERIC_AUTO_TEACHER, ("tensorflow_decision_forests",), True),
 }
 # The zero-code teacher by task, and its out-of-fold models, from
 # bench/teachers.py (3 seeds per task): students distilled from trees beat
@@ -51,9 +53,12 @@ TEACHER_TYPES = {
 # mean of the trees (out of fold) and the network teaches better than the
 # trees alone (MSE 9.29 +- 0.11 vs 9.57 +- 0.37; 9.90 alone); on the binary
 # and multi-class labels it teaches worse than the trees (the network's
-# classifier is the weaker and drags the mean), so they keep the trees.
-DEFAULT_TEACHER_TYPES = {Task.BINARY: "gbt", Task.MULTICLASS: "gbt",
-                         Task.REGRESSION: "ensemble"}
+# classifier is the weaker and drags the mean). No one kind wins on every
+# table (on pixel-like features the network beats the trees), so the
+# default fits all three and keeps the best on the validation cut of the
+# train split (auto: generic/auto_teacher.py).
+DEFAULT_TEACHER_TYPES = {Task.BINARY: "auto", Task.MULTICLASS: "auto",
+                         Task.REGRESSION: "auto"}
 DEFAULT_TEACHER_FOLDS = {Task.REGRESSION: 5}
 # bench/distill.py's T x alpha grid over the three taxi tasks and a synthetic
 # table, 3 seeds: T = 1, alpha = 1 (soft labels only) trails the best cell of
@@ -136,11 +141,11 @@ class Settings(pydantic.BaseModel):
       "list of them: several teachers whose outputs the student learns "
       "averaged (the fidelity gate compares the student with the first)")
   teacher_outputs: Optional[Literal["logits", "probabilities"]] = None
-  teacher_type: Optional[Literal["mlp", "gbt", "ensemble"]] = pydantic.Field(
-      default=None, description="the zero-code teacher: mlp (a wide network), "
+  teacher_type: Optional[Literal["auto", "mlp", "gbt", "ensemble"]] = pydantic.Field(
+      default=None, description="the zero-code teacher: auto (fits the three "
+      "below and keeps the best on the validation cut), mlp (a wide network), "
       "gbt (gradient-boosted trees, TF-DF) or ensemble (the mean of both); "
-      "default by task, "
-      "DEFAULT_TEACHER_TYPES. Only without a teacher of your own")
+      "default by task, DEFAULT_TEACHER_TYPES. Only without a teacher of your own")
   teacher_imports: List[str] = pydantic.Field(
       default_factory=list, description="Python modules to import before the "
       "teacher is loaded (the Distiller, the Evaluator): those registering its "
@@ -177,6 +182,15 @@ class Settings(pydantic.BaseModel):
       "trains the same teacher on a rerun) and in the Distiller before the "
       "student is built")
   cache_teacher_outputs: bool = False
+  validation_fraction: float = pydantic.Field(
+      default=0.1, gt=0, le=0.5, description="the share of train rows (by a "
+      "hash of their features) no model trains on: the zero-code teacher's "
+      "candidates and the two students (distilled, and the same student "
+      "trained alone) are compared there, and the better goes on")
+  require_gain: bool = pydantic.Field(
+      default=False, description="stop before the Pusher, with its own exit "
+      "status, when the student trained alone beats the distilled one on the "
+      "validation cut, instead of pushing the student trained alone")
   teacher_labelling: Literal["beam", "in_process"] = pydantic.Field(
       default="in_process", description="where the Distiller's once-per-example "
       "teacher pass (cache_teacher_outputs, out-of-fold teachers, a transfer "
@@ -363,6 +377,8 @@ class Settings(pydantic.BaseModel):
     }
     if self.folds:
       values[keys.TEACHER_FOLDS] = self.folds
+    values[keys.VALIDATION_FRACTION] = self.validation_fraction
+    values[keys.CHOICE_METRIC] = metrics.gate_metric(self.task, self.gate).name
     values.update(self.custom_config)
     return values
 

@@ -24,6 +24,7 @@ from tfx_bsl.tfxio import dataset_options
 from conftest import examples_artifact, transform_graph_artifact
 from distill_components.distiller import tasks
 from distill_pipelines.generic import config
+from distill_pipelines.generic import auto_teacher
 from distill_pipelines.generic import ensemble_teacher
 from distill_pipelines.generic import models
 from distill_pipelines.generic import preprocessing
@@ -406,8 +407,9 @@ def test_generic_networks_fit_numbers_a_preprocessing_module_did_not_scale(
 
 # --- teacher run_fn --------------------------------------------------------
 
-@pytest.mark.parametrize("module", [teacher, tree_teacher, ensemble_teacher],
-                         ids=["mlp", "gbt", "ensemble"])
+@pytest.mark.parametrize("module", [teacher, tree_teacher, ensemble_teacher,
+                                    auto_teacher],
+                         ids=["mlp", "gbt", "ensemble", "auto"])
 @pytest.mark.parametrize("name,output,width,steps", [
     ("binary", "probabilities", 1, 20),
     ("multiclass", "probabilities", 3, 20),
@@ -434,6 +436,28 @@ def test_teacher_run_fn_trains_and_serves_raw_examples(
     if width > 1:
       np.testing.assert_allclose(served.sum(axis=1), 1.0, rtol=1e-5)
   assert served.std() > 0  # It does look at the features.
+
+
+@pytest.mark.parametrize("name,metric", [("multiclass", "sparse_categorical_accuracy"),
+                                         ("regression", "mean_squared_error")])
+def test_the_auto_teacher_keeps_the_best_candidate_on_the_validation_cut(
+    transformed, tmp_path_factory, name, metric):
+  """Three candidates scored on the train rows none was fit on; the best kept,
+  with its out-of-fold models; every candidate's figures written for MLMD."""
+  from distill_components.distiller import choice  # pylint: disable=g-import-not-at-top
+  from distill_components.distiller import folds  # pylint: disable=g-import-not-at-top
+  fn_args = _fn_args(transformed[name], tmp_path_factory, 40, batch_size=64,
+                     teacher_folds=2, validation_fraction=0.3)
+  auto_teacher.run_fn(fn_args)
+  uri = os.path.dirname(fn_args.serving_model_dir)
+  with open(os.path.join(uri, choice.CANDIDATES_FILE)) as f:
+    written = json.load(f)
+  scores = {k: v[metric] for k, v in written["candidates"].items()}
+  assert sorted(scores) == ["ensemble", "gbt", "mlp"] and written["metric"] == metric
+  best = (max if name == "multiclass" else min)(scores.values())
+  assert scores[written["chosen"]] == best
+  assert folds.read_manifest(uri)["folds"] == 2
+  assert tf.saved_model.load(fn_args.serving_model_dir).signatures["transformed_logits"]
 
 
 def test_the_ensemble_teacher_is_the_mean_of_the_trees_and_the_network(

@@ -36,10 +36,13 @@ import tensorflow_model_analysis as tfma
 from distill_components.distiller import export
 from distill_components.distiller import folds
 from distill_components.distiller import metrics as metrics_lib
+from distill_components.distiller import properties
 from distill_components.distiller import tasks
 
-DISTILLED, ALONE = "distilled", "alone"
-VALIDATION, EVAL = "validation", "eval"
+# The students and the parts they are scored on, as MLMD names them.
+DISTILLED, ALONE = properties.DISTILLED, properties.ALONE
+VALIDATION, EVAL = properties.VALIDATION, properties.EVAL
+
 DEFAULT_VALIDATION_FRACTION = 0.1
 # A row falls in the cut when its features' hash, in this many buckets,
 # falls under fraction x BUCKETS.

@@ -35,7 +35,9 @@ STUDENT_SAVED_MODEL_BYTES = "student_saved_model_bytes"
 EVAL_PREFIX = "eval_"  # eval_<metric>: the Distiller's own eval, e.g. eval_agreement
 EVAL_AGREEMENT = EVAL_PREFIX + "agreement"
 # The student alone and which student went on (choice.py).
-STUDENT_CHOSEN = "student_chosen"  # choice.DISTILLED or choice.ALONE
+DISTILLED, ALONE = "distilled", "alone"  # the two students
+VALIDATION, EVAL = "validation", "eval"  # where they were scored
+STUDENT_CHOSEN = "student_chosen"  # DISTILLED or ALONE
 CHOICE_METRIC = "choice_metric"  # the metric that chose, e.g. auc
 VALIDATION_FRACTION = "validation_fraction"
 VALIDATION_EXAMPLES = "validation_examples"  # train rows in the validation cut

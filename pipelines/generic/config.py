@@ -25,6 +25,11 @@ generic modules read the same dict:
   out-of-fold models, each without one fold of the train rows, for the
   Distiller's soft labels (distill_components.distiller.folds); 0 or unset:
   none.
+- VALIDATION_FRACTION ("validation_fraction"), CHOICE_METRIC
+  ("choice_metric"): the auto teacher fits its candidates on the train rows
+  outside the validation cut (distill_components.distiller.choice) and keeps
+  the one best on it by that metric; defaults: the cut's default fraction,
+  the task's first metric.
 - TEACHER_HIDDEN_UNITS ("teacher_hidden_units"), STUDENT_HIDDEN_UNITS
   ("student_hidden_units"): optional layer widths overriding the defaults
   (the student's 10x size margin is guaranteed for the defaults only).
@@ -50,6 +55,8 @@ TEACHER_HIDDEN_UNITS = "teacher_hidden_units"
 STUDENT_HIDDEN_UNITS = "student_hidden_units"
 SEED = "seed"
 TEACHER_FOLDS = "teacher_folds"
+VALIDATION_FRACTION = "validation_fraction"
+CHOICE_METRIC = "choice_metric"
 
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_LEARNING_RATE = 1e-3

@@ -5,12 +5,15 @@ Reads the label, the task and the training settings from
 fit the task before training, and saves the teacher with the Distiller's
 serving contract (`export.save_model`).
 """
+from typing import Optional
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.tfxio import dataset_options
 
+from distill_components.distiller import choice
 from distill_components.distiller import export
 from distill_components.distiller import tasks
 from distill_pipelines.generic import config
@@ -44,13 +47,18 @@ def check_labels(labels: np.ndarray, cfg: config.Config, width: int) -> None:
 
 
 def _dataset(fn_args: FnArgs, files, tf_transform_output, cfg: config.Config,
-             repeat: bool) -> tf.data.Dataset:
-  return fn_args.data_accessor.tf_dataset_factory(
+             repeat: bool, outside_cut: Optional[float] = None) -> tf.data.Dataset:
+  """(features, label) batches; `outside_cut`: less that validation cut's rows."""
+  rows = fn_args.data_accessor.tf_dataset_factory(
       files,
       dataset_options.TensorFlowDatasetOptions(
           batch_size=cfg.batch_size, label_key=cfg.label_key,
           num_epochs=None if repeat else 1, shuffle=repeat, shuffle_seed=0),
       tf_transform_output.transformed_metadata.schema)
+  if not outside_cut:
+    return rows
+  names = sorted(set(tf_transform_output.transformed_feature_spec()) - {cfg.label_key})
+  return choice.cut(rows, names, outside_cut, validation=False)
 
 
 def build(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput,
@@ -70,16 +78,16 @@ def build(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput,
 
 
 def train(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput,
-          cfg: config.Config) -> tf.keras.Model:
+          cfg: config.Config, outside_cut: Optional[float] = None) -> tf.keras.Model:
   """The teacher, built and trained for fn_args.train_steps (TensorBoard logs
-  in fn_args.model_run_dir)."""
+  in fn_args.model_run_dir); `outside_cut`: not on that validation cut's rows."""
   model = build(fn_args, tf_transform_output, cfg)
   loss, metrics = _loss_and_metrics(cfg.task)
   model.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate),
                 loss=loss, metrics=metrics)
   model.fit(
       _dataset(fn_args, fn_args.train_files, tf_transform_output, cfg,
-               repeat=True),
+               repeat=True, outside_cut=outside_cut),
       epochs=1, steps_per_epoch=fn_args.train_steps,
       validation_data=_dataset(fn_args, fn_args.eval_files, tf_transform_output,
                                cfg, repeat=False),

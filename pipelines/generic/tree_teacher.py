@@ -45,6 +45,7 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.tfxio import dataset_options
 
+from distill_components.distiller import choice
 from distill_components.distiller import export
 from distill_components.distiller import folds as folds_lib
 from distill_components.distiller import tasks
@@ -94,11 +95,14 @@ def _more_rows_than(files, limit: int) -> bool:
 def fit(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput, *,
         task: tasks.Task, usages, label_key: str, width: int,
         seed: int = DEFAULT_SEED,
-        without_fold: Optional[Tuple[int, int]] = None
+        without_fold: Optional[Tuple[int, int]] = None,
+        outside_cut: Optional[float] = None
         ) -> tfdf.keras.GradientBoostedTreesModel:
   """Trees trained on the whole train split once; they emit `width` logits.
 
-  `without_fold` (i, k): on the train rows not in fold i of k only.
+  `without_fold` (i, k): on the train rows not in fold i of k only;
+  `outside_cut` (a fraction): not on the rows of that validation cut
+  (distill_components.distiller.choice).
   """
   train = fn_args.data_accessor.tf_dataset_factory(
       fn_args.train_files,
@@ -109,6 +113,9 @@ def fit(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput, *,
   if without_fold:
     train = folds_lib.without_fold(train, *without_fold,
                                    fold_features(tf_transform_output, label_key))
+  if outside_cut:
+    train = choice.cut(train, fold_features(tf_transform_output, label_key),
+                       outside_cut, validation=False)
   model = build(task, usages, seed=seed,
                 large=_more_rows_than(fn_args.train_files, DISCRETIZE_ABOVE_ROWS))
   model.fit(train, verbose=0)
