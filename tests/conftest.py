@@ -200,5 +200,6 @@ def pytest_collection_modifyitems(items):
 # Test files by their time in CI (--durations), longest first; the rest follow.
 _LONGEST_FIRST = {name: rank for rank, name in enumerate([
     "test_tasks_e2e.py", "test_tfx_examples_e2e.py", "test_retraining_e2e.py", "test_kubeflow.py",
+    "test_choice_e2e.py",
     "test_faults_e2e.py", "test_pipeline_e2e.py", "test_executor.py",
     "test_transfer.py", "test_distribute.py", "test_training.py", "test_generic.py"])}

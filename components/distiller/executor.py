@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
@@ -278,6 +279,7 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
         if directory:
           fileio.rmtree(directory)
     # The same student from the labels alone, and which of the two goes on.
+    started = time.monotonic()
     alone = _train_alone(
         build_student, fn_args, strategy, seed,
         outside_cut(batches(train_files, batch_size, True)), task=task,
@@ -291,13 +293,16 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
         task, {choice.DISTILLED: student, choice.ALONE: alone}, validation_rows,
         batches(eval_files, _CACHE_BATCH_SIZE, False), fraction)
     chosen = choice.choose(figures, choice_metric)
+    choice_seconds = time.monotonic() - started
     if labelled_count is not None and mode == labelling.BEAM:
       labelled_count -= validation_count  # Beam labelled the cut's rows too
     logging.info(
-        "Distilled vs alone on %d validation rows: %s %.4f vs %.4f; %s goes on.",
+        "Distilled vs alone on %d validation rows: %s %.4f vs %.4f; %s goes on "
+        "(the student alone and the scoring took %.1f s).",
         validation_count, choice_metric.title,
         figures[choice.VALIDATION][choice.DISTILLED][choice_metric.name],
-        figures[choice.VALIDATION][choice.ALONE][choice_metric.name], chosen)
+        figures[choice.VALIDATION][choice.ALONE][choice_metric.name], chosen,
+        choice_seconds)
     if chosen == choice.ALONE:
       student = alone
       with strategy.scope():
@@ -361,6 +366,7 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
     record.set_string_custom_property(properties.CHOICE_METRIC, choice_metric.name)
     record.set_float_custom_property(properties.VALIDATION_FRACTION, fraction)
     record.set_int_custom_property(properties.VALIDATION_EXAMPLES, validation_count)
+    record.set_float_custom_property(properties.CHOICE_SECONDS, choice_seconds)
     for part, by_model in figures.items():
       for model, values in by_model.items():
         for name, value in values.items():

@@ -77,8 +77,8 @@ def teacher_settings(teacher_type: str) -> dict:
   if teacher_type == "mlp":
     return {"teacher": TEACHER_RUN_FN, "teacher_imports": []}
   raise ValueError(f"The taxi demo's teachers are 'mlp' and 'gbt', not "
-                   f"{teacher_type!r}; the zero-code ensemble teacher is for your "
-                   "own data (--label).")
+                   f"{teacher_type!r}; the zero-code auto and ensemble teachers are "
+                   "for your own data (--label).")
 
 
 def settings(**overrides: Any) -> Settings:
