@@ -76,6 +76,7 @@ _CALIBRATION_BINS = 10
 # Section titles: the page's headings, in order (the tests look for them).
 SECTIONS = {
     "metrics": "Teacher vs student",
+    "worth": "Distilled vs the same student alone",
     "plot": {Task.BINARY: "Calibration", Task.MULTICLASS: "Confusion matrix",
              Task.REGRESSION: "Predictions vs labels", None: "Task plot"},
     "curves": "Student training curves",
@@ -902,6 +903,9 @@ def _header(page: Page) -> str:
                      "missing; rerun with --no-cache to push it again", "bad")
   elif s.pushed_to:
     verdict, kind = f"Blessed by every gate and pushed to {s.pushed_to}", "ok"
+  elif s.held_for_no_gain:
+    verdict, kind = ("Not pushed: --require-gain, and the student trained alone "
+                     "beat the distilled one", "bad")
   elif s.stopped_by == "data validation":
     verdict, kind = "Not pushed: stopped by data validation (the DataGate)", "bad"
   elif s.stopped_by:
@@ -992,6 +996,63 @@ def _metrics_section(page: Page) -> str:
       f"<div class='wide'><table><thead>{head}</thead><tbody>{''.join(body)}"
       "</tbody></table></div>"]
   parts.append(_per_class(page, models))
+  return "\n".join(parts)
+
+
+def _worth_section(page: Page) -> str:
+  """The distilled student and the same student trained alone (the
+  Distiller's TFMA figures), which went on and why; the teacher's candidates."""
+  s = page.summary
+  if not s.students:
+    return _note(f"The student alone {NOT_AVAILABLE}: this run's Distiller "
+                 "recorded no comparison.")
+  metrics = _task_metrics(page)
+  chosen_by = next((m for m in metrics if m.name == s.choice_metric), None)
+  parts = [_e(line) for line in report.choice_lines(s) if not line.startswith("  ")]
+  if s.student_chosen == "alone":
+    why = ("The student trained alone scored better on the validation cut, so it "
+           + ("is not pushed: --require-gain holds the run before the Pusher."
+              if s.held_for_no_gain else "went on to the gates in the distilled "
+              "one's place."))
+  else:
+    why = ("The distilled student scored at least as well as the student trained "
+           "alone on the validation cut, so it went on to the gates.")
+  parts = [f"<p>{'<br>'.join(parts)}</p>", _note(why)]
+  head = ("<tr><th rowspan='2'>student</th>" + "".join(
+      f"<th class='group' colspan='{len(metrics)}'>{_e(where)}</th>"
+      for where in ("validation cut (chooses)", "eval split (reported)"))
+          + "</tr><tr>" + "".join(
+              f"<th class='num'>{_e(m.title)}"
+              + (" &#9733;" if m is chosen_by else "") + "</th>"
+              for _ in range(2) for m in metrics) + "</tr>")
+  rows = []
+  for student in ("distilled", "alone"):
+    label = student + (" (went on)" if student == s.student_chosen else "")
+    cells = [f"<td>{_e(label)}</td>"]
+    for part in ("validation", "eval"):
+      values = s.students.get(part, {}).get(student, {})
+      cells += [_cell(student, part, m.name, values.get(m.name)) for m in metrics]
+    rows.append("<tr>" + "".join(cells) + "</tr>")
+  parts.append(f"<div class='wide'><table><thead>{head}</thead>"
+               f"<tbody>{''.join(rows)}</tbody></table></div>")
+  parts.append(
+      f'<p class="sub">The same <code>build_student</code>, seed, steps and train '
+      "rows; the student alone learns from the labels only (alpha 0). Both were "
+      f"scored by TFMA in the Distiller: on the validation cut "
+      f"({s.validation_examples or 0:,} train rows, by a hash of their features, "
+      "that neither trained on) and on the eval split, which gates the one that "
+      "goes on and never chooses it. &#9733;: the metric that chose.</p>")
+  if s.teacher_candidates:
+    names_ = sorted(s.teacher_candidates)
+    rows = "".join(
+        f"<tr><td>{_e(n)}{' (kept)' if n == s.teacher_chosen else ''}</td>" + "".join(
+            _cell(n, "validation", m.name, s.teacher_candidates[n].get(m.name))
+            for m in metrics) + "</tr>" for n in names_)
+    parts.append(
+        "<h3>The teacher's candidates, on the validation cut</h3><table><thead>"
+        "<tr><th>teacher</th>" + "".join(f"<th class='num'>{_e(m.title)}</th>"
+                                         for m in metrics)
+        + f"</tr></thead><tbody>{rows}</tbody></table>")
   return "\n".join(parts)
 
 
@@ -1192,6 +1253,7 @@ def render(page: Page) -> str:
   sections = [
       _header(page),
       _section("metrics", SECTIONS["metrics"], _metrics_section(page)),
+      _section("worth", SECTIONS["worth"], _worth_section(page)),
       _section("plot", SECTIONS["plot"].get(s.task, SECTIONS["plot"][None]),
                _plot_section(page)),
       _section("curves", SECTIONS["curves"], _curves_section(page)),

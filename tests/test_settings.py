@@ -22,7 +22,7 @@ def _settings(**values):
 def test_defaults_are_the_zero_code_modules():
   s = _settings()
   assert s.preprocessing_code == "distill_pipelines.generic.preprocessing.preprocessing_fn"
-  assert s.teacher_code == "distill_pipelines.generic.tree_teacher.run_fn"  # binary
+  assert s.teacher_code == "distill_pipelines.generic.auto_teacher.run_fn"
   assert s.student_code == "distill_pipelines.generic.student.build_student"
   assert s.transformed_label == "y" and s.serving_excluded == ["y"]
   assert s.serving_model_dir == "/r/serving_model"
@@ -33,10 +33,12 @@ TREES = ("distill_pipelines.generic.tree_teacher.run_fn", ["tensorflow_decision_
 MLP = ("distill_pipelines.generic.teacher.run_fn", [])
 ENSEMBLE = ("distill_pipelines.generic.ensemble_teacher.run_fn",
             ["tensorflow_decision_forests"])
+AUTO = ("distill_pipelines.generic.auto_teacher.run_fn", ["tensorflow_decision_forests"])
 
 
 @pytest.mark.parametrize("task, teacher_type, code, modules", [
-    ("binary", None, *TREES), ("multiclass", None, *TREES), ("regression", None, *ENSEMBLE),
+    ("binary", None, *AUTO), ("multiclass", None, *AUTO), ("regression", None, *AUTO),
+    ("binary", "gbt", *TREES),
     ("binary", "mlp", *MLP), ("regression", "mlp", *MLP),
     ("binary", "ensemble", *ENSEMBLE), ("regression", "ensemble", *ENSEMBLE),
 ])
@@ -87,7 +89,7 @@ def test_taxi_demo_settings():
      "The gate metric 'mean_squared_error' cannot gate the binary task; choose one of"),
     ({"gate": {"max_drop": -1.0}}, "gate.max-drop: Input should be greater than or equal to 0"),
     ({"teacher_outputs": "logit"}, "teacher-outputs: Input should be 'logits' or 'probabilities'"),
-    ({"teacher_type": "forest"}, "teacher-type: Input should be 'mlp', 'gbt' or 'ensemble'"),
+    ({"teacher_type": "forest"}, "teacher-type: Input should be 'auto', 'mlp', 'gbt' or 'ensemble'"),
     ({"teacher_type": "gbt", "teacher": "t.py"}, "teacher_type picks the zero-code teacher"),
     ({"teacher_folds": 1}, "teacher_folds is 0 (off) or a number of folds, at least 2"),
     ({"teacher_folds": -3}, "teacher-folds: Input should be greater than or equal to 0"),

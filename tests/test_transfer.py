@@ -176,10 +176,13 @@ def test_the_student_records_how_many_examples_of_each_kind_it_learnt_from(
     with_transfer_set):
   model, _, _ = with_transfer_set
   props = model.mlmd_artifact.custom_properties
-  assert props["labelled_examples"].int_value == TRAIN_ROWS
+  # The train rows but those of the validation cut (which choose the student).
+  labelled = props["labelled_examples"].int_value
+  assert labelled + props["validation_examples"].int_value == TRAIN_ROWS
+  assert 0.8 * TRAIN_ROWS < labelled < TRAIN_ROWS
   # Every split of the unlabeled artifact, and half a synthetic row per train row.
   assert props["unlabeled_examples"].int_value == UNLABELED_TRAIN + UNLABELED_EVAL
-  assert props["synthetic_examples"].int_value == TRAIN_ROWS // 2
+  assert props["synthetic_examples"].int_value == round(labelled / 2)
   assert props["cache_teacher_outputs"].int_value == 1
   assert 0.5 < props["eval_agreement"].double_value <= 1.0
 

@@ -92,6 +92,12 @@ def cut(dataset: tf.data.Dataset, names: Sequence[str], fraction: float, *,
   return dataset.map(keep).filter(rows)
 
 
+def rebatch(dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+  """`dataset`'s rows in batches of exactly `batch_size` (but the last of a
+  finite one): a cut training stream keeps the batch size asked for."""
+  return dataset.unbatch().batch(batch_size)
+
+
 def outputs(task: tasks.Task, logits: np.ndarray) -> np.ndarray:
   """What serving returns for `logits`: probabilities or predictions."""
   return export.serving_outputs(tf.constant(logits, tf.float32), task).numpy()

@@ -189,7 +189,8 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
           fn_args, files, schema, label_key, size, repeat=repeat)
       train_files, eval_files = fn_args.train_files, fn_args.eval_files
       teacher_source = out_of_fold.source if out_of_fold else teacher.source
-    train_data = outside_cut(batches(train_files, batch_size, True))
+    train_data = choice.rebatch(outside_cut(batches(train_files, batch_size, True)),
+                                batch_size)
     eval_data = batches(eval_files, batch_size, False)
     first = next(iter(train_data))
     training.check_output_widths(
@@ -218,9 +219,9 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
              else tf_transform_output.transformed_feature_spec()),
             labelling.RAW if raw is not None else labelling.TRANSFORMED)
         labelled_count, soft_dir = soft_labels.label(split, train_files, handler)
-        labelled_rows = lambda size: outside_cut(_soft_label_rows(  # pylint: disable=g-long-lambda
+        labelled_rows = lambda size: choice.rebatch(outside_cut(_soft_label_rows(  # pylint: disable=g-long-lambda
             soft_dir, tf_transform_output, label_key, feature_spec, raw is not None,
-            teacher.width, size))
+            teacher.width, size)), size)
       else:
         cache_dir = os.path.join(self._get_tmp_dir(), "teacher_outputs")
         labelled_count = teacher_cache.write(
@@ -255,9 +256,12 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
       logging.info("Transfer set labelled by the teacher: %s.", transfer_counts)
       train_data = transfer_lib.mix(labelled_rows, labelled_count, transfer, batch_size)
 
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-      # Each worker reads every batch and trains on its share of it.
-      train_data, eval_data = (_shard_by_data(d) for d in (train_data, eval_data))
+    # Under a multi-worker strategy each worker reads every batch and trains
+    # on its share of it.
+    shard = (_shard_by_data
+             if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+             else lambda dataset: dataset)
+    train_data, eval_data = shard(train_data), shard(eval_data)
     with strategy.scope():
       distillation = training.Distillation(
           student, teacher.logits, task=task, alpha=alpha, temperature=temperature,
@@ -282,7 +286,8 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
     started = time.monotonic()
     alone = _train_alone(
         build_student, fn_args, strategy, seed,
-        outside_cut(batches(train_files, batch_size, True)), task=task,
+        shard(choice.rebatch(outside_cut(batches(train_files, batch_size, True)),
+                             batch_size)), task=task,
         width=teacher.width, temperature=temperature,
         learning_rate=float(exec_properties[spec_lib.LEARNING_RATE_KEY]),
         summary_dir=os.path.join(fn_args.model_run_dir if chief else scratch,
