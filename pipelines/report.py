@@ -458,10 +458,10 @@ def choice_lines(summary: RunSummary) -> List[str]:
   alone = evaluated[properties.ALONE].get(metric.name)
   if distilled is None or alone is None:
     return lines
-  gain = (distilled - alone) * (1 if metric.higher_is_better else -1)
   lines.append(f"distilled vs alone: {metric.title} {distilled:.4f} vs {alone:.4f} "
-               f"({'+' if gain >= 0 else '-'}{abs(distilled - alone):.4f} "
-               f"{'better' if gain >= 0 else 'worse'}; eval split)")
+               f"({distilled - alone:+.4f}"
+               + ("" if metric.higher_is_better else ", lower is better")
+               + "; eval split)")
   validation = summary.students.get(properties.VALIDATION, {})
   if summary.student_chosen == properties.ALONE:
     went_on = ("--require-gain stops the run before the Pusher"

@@ -82,7 +82,8 @@ def test_the_student_alone_is_pushed_and_the_run_says_why(weak_teacher_runs):
   distilled = s.students["eval"]["distilled"]["auc"]
   alone = s.students["eval"]["alone"]["auc"]
   assert distilled < 0.6 < 0.9 < alone
-  assert f"distilled vs alone: AUC {distilled:.4f} vs {alone:.4f}" in out
+  assert (f"distilled vs alone: AUC {distilled:.4f} vs {alone:.4f} "
+          f"({distilled - alone:+.4f}; eval split)") in out
   # What the gates held and the Pusher pushed is the student alone: its AUC
   # on the eval split is the one the Distiller recorded for it.
   assert s.student.metrics["auc"] == pytest.approx(alone, abs=1e-4)

@@ -30,7 +30,8 @@ from distill_components.distiller.metrics import TASK_METRICS
 
 _CELL = re.compile(r'<td class="[^"]*" data-model="([^"]*)" data-slice="([^"]*)" '
                    r'data-metric="([^"]*)" data-value="([^"]*)">([^<]*)</td>')
-_SECTION_IDS = ("verdict", "metrics", "plot", "curves", "size", "gates", "components")
+_SECTION_IDS = ("verdict", "metrics", "worth", "plot", "curves", "size", "gates",
+                "components")
 
 
 def page_cells(html_text: str) -> Dict[Tuple[str, str, str], Tuple[float, str]]:
@@ -80,6 +81,15 @@ def check_report(html_text: str, fidelity_evaluation: Optional[str],
     if side.params is not None:
       assert f"{side.params:,}" in html_text
   section = lambda key: html_text.split(f'id="{key}"')[1].split("</section>")[0]
+  # Both students' figures, as the Distiller recorded them.
+  cells = page_cells(section("worth"))
+  for part, by_student in summary.students.items():
+    for student, values in by_student.items():
+      for metric, value in values.items():
+        assert _same(cells[(student, part, metric)][0], value), (student, part, metric)
+  for line in report.choice_lines(summary):
+    if not line.startswith(" "):
+      assert html.escape(line) in section("worth"), line
   if fidelity_evaluation is None:
     assert html_report.NOT_AVAILABLE in section("metrics")
     assert html_report.NOT_AVAILABLE in section("plot")
@@ -138,6 +148,58 @@ def _summary(**changes) -> report.RunSummary:
       task=Task.BINARY, agreement=0.95, gates=[fidelity, no_regression])
   values.update(changes)
   return report.RunSummary(**values)
+
+
+def _students(distilled: float, alone: float, chosen: str, **changes):
+  figures = lambda d, a: {"distilled": {"auc": d, "binary_accuracy": 0.8},  # pylint: disable=g-long-lambda
+                          "alone": {"auc": a, "binary_accuracy": 0.81}}
+  return _summary(students={"validation": figures(distilled + 0.01, alone + 0.01),
+                            "eval": figures(distilled, alone)},
+                  student_chosen=chosen, choice_metric="auc", validation_examples=999,
+                  **changes)
+
+
+def test_the_summary_says_whether_the_teacher_helped():
+  from distill_pipelines import cli  # pylint: disable=g-import-not-at-top
+  helped = report.render(_students(0.9469, 0.9454, "distilled"))
+  assert "distilled vs alone: AUC 0.9469 vs 0.9454 (+0.0015; eval split)" in helped
+  assert ("chosen on the validation cut (999 train rows neither student trained on): "
+          "distilled 0.9569, alone 0.9554 -> distilled") in helped
+  assert "did not help" not in helped
+  candidates = {"gbt": {"auc": 0.95}, "mlp": {"auc": 0.93}, "ensemble": {"auc": 0.94}}
+  fidelity = report.GateResult(names.FIDELITY_EVALUATOR,
+                               names.GATES[names.FIDELITY_EVALUATOR], verdict="passed")
+  pushed = _students(0.80, 0.90, "alone", teacher_candidates=candidates,
+                     teacher_chosen="gbt", gates=[fidelity], pushed_to="/serving/1")
+  text = report.render(pushed)
+  assert "the teacher did not help on this data: pushing the student trained alone" in text
+  assert ("teacher: gbt, the best of the candidates on the validation cut (AUC: "
+          "ensemble 0.9400, gbt 0.9500, mlp 0.9300)") in text
+  assert cli.exit_status(pushed) == 0
+  held = _students(0.80, 0.90, "alone", gates=[fidelity], held_for_no_gain=True)
+  text = report.render(held)
+  assert "--require-gain stops the run before the Pusher" in text
+  assert "pushed:  nothing (--require-gain: the teacher did not help)" in text
+  assert cli.exit_status(held) == cli.EXIT_NO_GAIN == 8
+
+
+def test_the_page_shows_both_students_and_the_teachers_candidates(tmp_path):
+  candidates = {"gbt": {"auc": 0.95}, "mlp": {"auc": 0.93}, "ensemble": {"auc": 0.94}}
+  summary = _students(0.80, 0.90, "alone", teacher_candidates=candidates,
+                      teacher_chosen="gbt", held_for_no_gain=True, gates=[])
+  out = html_report.write(str(tmp_path / "no.sqlite"), "synthetic",
+                          str(tmp_path / "page" / "report.html"), summary)
+  text = open(out, encoding="utf-8").read()
+  worth = text.split('id="worth"')[1].split("</section>")[0]
+  cells = page_cells(worth)
+  assert cells[("alone", "eval", "auc")] == (0.9, "0.9000")
+  assert cells[("distilled", "validation", "auc")][1] == "0.8100"
+  assert cells[("gbt", "validation", "auc")] == (0.95, "0.9500")
+  assert "gbt (kept)" in worth and "alone (went on)" in worth
+  assert "Not pushed: --require-gain" in text
+  # A run whose Distiller recorded no comparison says so.
+  bare = html_report.render(html_report.Page(_summary()))
+  assert "The student alone not available" in bare
 
 
 def test_page_from_a_bare_summary_has_every_section_and_placeholders(tmp_path):
