@@ -133,10 +133,12 @@ def _cell(values, spec=".4f"):
 
 def _table(results):
   lines = ["| table | task, metric | teacher kept (validation) | teacher | distilled "
-           "| alone | pushed (chosen) | exits | student alone + scoring / run |",
+           "| alone | went on (which) | exit statuses | student alone + scoring / run |",
            "|---|---|---|---|---|---|---|---|---|"]
   for name, by_seed in results.items():
     runs = list(by_seed.values())
+    if not runs:
+      continue
     first = runs[0]
     task = next((t for t in TASK_METRICS if t.value == first["task"]), None)
     title = next((m.title for m in TASK_METRICS.get(task, ()) if m.name == first["metric"]),

@@ -26,8 +26,9 @@ then scored on rows whose labels its teacher saw.
 import json
 import os
 import tempfile
-from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from absl import logging
 import numpy as np
 import pandas as pd
 import tensorflow as tf
@@ -38,6 +39,7 @@ from distill_components.distiller import folds
 from distill_components.distiller import metrics as metrics_lib
 from distill_components.distiller import properties
 from distill_components.distiller import tasks
+from distill_components.distiller import training
 
 # The students and the parts they are scored on, as MLMD names them.
 DISTILLED, ALONE = properties.DISTILLED, properties.ALONE
@@ -197,3 +199,58 @@ def write_candidates(model_uri: str, candidates: Mapping[str, Mapping[str, float
   with tf.io.gfile.GFile(os.path.join(model_uri, CANDIDATES_FILE), "w") as f:
     json.dump({"candidates": {k: dict(v) for k, v in candidates.items()},
                "chosen": chosen, "metric": metric}, f, indent=1, sort_keys=True)
+
+
+def train_alone(build_student, fn_args, strategy, seed: int,
+                train_data: tf.data.Dataset, *, task: tasks.Task, width: int,
+                temperature: float, learning_rate: float, summary_dir: str,
+                summary_every: int) -> tf.keras.Model:
+  """The student from the labels only: the same build_student, seed, steps
+  and train rows as the distilled one, alpha 0 (the teacher is not called)."""
+  tf.keras.utils.set_random_seed(seed)
+  with strategy.scope():
+    alone = build_student(fn_args)
+
+  def no_teacher(features):
+    return tf.zeros([tf.shape(tf.nest.flatten(features)[0])[0], width])
+
+  with strategy.scope():
+    loop = training.Distillation(
+        alone, no_teacher, task=task, alpha=0.0, temperature=temperature,
+        optimizer=tf.keras.optimizers.Adam(learning_rate))
+  logging.info("Training the same student alone (alpha 0), %d steps.",
+               fn_args.train_steps)
+  loop.fit(train_data.map(lambda *element: element[:2]), fn_args.train_steps,
+           summary_dir=summary_dir, summary_every=summary_every)
+  return alone
+
+
+def score_students(task: tasks.Task, students: Dict[str, tf.keras.Model],
+                   validation_rows: tf.data.Dataset, eval_rows: tf.data.Dataset,
+                   fraction: float):
+  """part -> student -> metric -> value (TFMA), and the validation rows' count."""
+  labels, predictions = {}, {}
+  for part, rows in ((VALIDATION, validation_rows), (EVAL, eval_rows)):
+    labels[part], logits = collect(rows, students)
+    predictions[part] = {name: outputs(task, values)
+                         for name, values in logits.items()}
+  count = len(labels[VALIDATION])
+  if not count:
+    raise ChoiceError(
+        f"The validation cut ({fraction:.0%} of the train split, by a hash of "
+        "each row's features) holds no rows, so the distilled student cannot be "
+        "compared with the student alone: add train rows or raise "
+        "validation_fraction.")
+  if not len(labels[EVAL]):
+    raise ValueError("The eval split yielded no examples.")
+  return score(task, labels, predictions), count
+
+
+def read_candidates(teacher_uri: str) -> Optional[Dict[str, Any]]:
+  """What a teacher's Trainer wrote of the candidates it chose among
+  (CANDIDATES_FILE beside its serving model), or None."""
+  path = os.path.join(teacher_uri, CANDIDATES_FILE)
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)

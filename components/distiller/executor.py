@@ -284,17 +284,17 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
           fileio.rmtree(directory)
     # The same student from the labels alone, and which of the two goes on.
     started = time.monotonic()
-    alone = _train_alone(
+    alone = choice.train_alone(
         build_student, fn_args, strategy, seed,
         shard(choice.rebatch(outside_cut(batches(train_files, batch_size, True)),
                              batch_size)), task=task,
         width=teacher.width, temperature=temperature,
         learning_rate=float(exec_properties[spec_lib.LEARNING_RATE_KEY]),
         summary_dir=os.path.join(fn_args.model_run_dir if chief else scratch,
-                                 "train_alone"))
+                                 "train_alone"), summary_every=_SUMMARY_EVERY_STEPS)
     validation_rows = choice.cut(batches(train_files, _CACHE_BATCH_SIZE, False),
                                  hashed, fraction, validation=True)
-    figures, validation_count = _score_students(
+    figures, validation_count = choice.score_students(
         task, {choice.DISTILLED: student, choice.ALONE: alone}, validation_rows,
         batches(eval_files, _CACHE_BATCH_SIZE, False), fraction)
     chosen = choice.choose(figures, choice_metric)
@@ -376,68 +376,13 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
       for model, values in by_model.items():
         for name, value in values.items():
           record.set_float_custom_property(properties.figure(model, part, name), value)
-    candidates = _teacher_candidates(teacher_artifacts[0].uri)
+    candidates = choice.read_candidates(teacher_artifacts[0].uri)
     if candidates:
       record.set_string_custom_property(properties.TEACHER_CANDIDATES,
                                         json.dumps(candidates["candidates"]))
       record.set_string_custom_property(properties.TEACHER_CHOSEN, candidates["chosen"])
     logging.info("Student written to %s (%d weights, teacher %d).",
                  fn_args.serving_model_dir, student_params, teacher.num_params)
-
-
-def _train_alone(build_student, fn_args, strategy, seed: int,
-                 train_data: tf.data.Dataset, *, task: tasks.Task, width: int,
-                 temperature: float, learning_rate: float,
-                 summary_dir: str) -> tf.keras.Model:
-  """The student from the labels only: the same build_student, seed, steps
-  and train rows as the distilled one, alpha 0 (the teacher is not called)."""
-  tf.keras.utils.set_random_seed(seed)
-  with strategy.scope():
-    alone = build_student(fn_args)
-
-  def no_teacher(features):
-    return tf.zeros([tf.shape(tf.nest.flatten(features)[0])[0], width])
-
-  with strategy.scope():
-    loop = training.Distillation(
-        alone, no_teacher, task=task, alpha=0.0, temperature=temperature,
-        optimizer=tf.keras.optimizers.Adam(learning_rate))
-  logging.info("Training the same student alone (alpha 0), %d steps.",
-               fn_args.train_steps)
-  loop.fit(train_data.map(lambda *element: element[:2]), fn_args.train_steps,
-           summary_dir=summary_dir, summary_every=_SUMMARY_EVERY_STEPS)
-  return alone
-
-
-def _score_students(task: tasks.Task, students: Dict[str, tf.keras.Model],
-                    validation_rows: tf.data.Dataset, eval_rows: tf.data.Dataset,
-                    fraction: float):
-  """part -> student -> metric -> value (TFMA), and the validation rows' count."""
-  labels, predictions = {}, {}
-  for part, rows in ((choice.VALIDATION, validation_rows), (choice.EVAL, eval_rows)):
-    labels[part], logits = choice.collect(rows, students)
-    predictions[part] = {name: choice.outputs(task, values)
-                         for name, values in logits.items()}
-  count = len(labels[choice.VALIDATION])
-  if not count:
-    raise choice.ChoiceError(
-        f"The validation cut ({fraction:.0%} of the train split, by a hash of "
-        "each row's features) holds no rows, so the distilled student cannot be "
-        "compared with the student alone: add train rows or raise "
-        "validation_fraction.")
-  if not len(labels[choice.EVAL]):
-    raise ValueError("The eval split yielded no examples.")
-  return choice.score(task, labels, predictions), count
-
-
-def _teacher_candidates(teacher_uri: str) -> Optional[Dict[str, Any]]:
-  """What a teacher's Trainer wrote of the candidates it chose among
-  (choice.CANDIDATES_FILE beside its serving model), or None."""
-  path = os.path.join(teacher_uri, choice.CANDIDATES_FILE)
-  if not fileio.exists(path):
-    return None
-  with fileio.open(path, "r") as f:
-    return json.load(f)
 
 
 class _SoftLabels:

@@ -30,10 +30,12 @@ RAW_LABEL_KEYS = features.RAW_LABEL_KEYS
 LABEL_SOURCE_COLUMNS = features.LABEL_SOURCE_COLUMNS
 READ_COLUMNS = features.READ_COLUMNS
 
-# The demo's teacher: gradient-boosted trees (TF-DF), chosen by
+# The demo's teacher: gradient-boosted trees (TF-DF), fixed, chosen by
 # bench/teachers.py over the MLP teacher (`--teacher-type mlp`): on the taxi
 # table the trees generalise better, and the student distilled from them beats
-# the same student trained alone. Loading them needs TF-DF's ops imported.
+# the same student trained alone. Fixed rather than the zero-code `auto`
+# choice, so the demo's teacher is the same on every run. Loading them needs
+# TF-DF's ops imported.
 TEACHER_TYPE = "gbt"
 # The MLP teacher's steps (the trees read the train split once): its 843k
 # weights overfit the 10k-row train split past ~400 steps of 256 examples
