@@ -204,19 +204,39 @@ def _run_package(args: argparse.Namespace) -> int:
   print(f"Ran {len(result.tasks) - len(skipped)} of {len(result.tasks)} tasks in "
         f"{result.seconds:.1f}s under {result.run_root}"
         + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
+  status, line = package_status(result.tasks)
+  print(f"pushed:   {line}")
+  return status
+
+
+def package_status(tasks) -> Tuple[int, str]:
+  """The exit status of a package run (the local CLI's codes) and what was
+  pushed, read from the tasks' outputs: each gate's blessing, the student
+  the Distiller chose, the Pusher's push."""
+  from distill_components.distiller import properties  # pylint: disable=g-import-not-at-top
+  from distill_kubeflow import local_runner  # pylint: disable=g-import-not-at-top
   from distill_pipelines import names  # pylint: disable=g-import-not-at-top
-  pusher = result.tasks.get(names.PUSHER)
-  if pusher is None:
-    return 0
-  if pusher.state == local_runner.SKIPPED:
-    print("pushed:   nothing (the fidelity gate did not bless the student)")
-    return local_cli.EXIT_FIDELITY
-  pushed = pusher.output("pushed_model")["metadata"]
-  if not pushed.get("pushed"):
-    print("pushed:   nothing (the no-regression gate did not bless the student)")
-    return local_cli.EXIT_NO_REGRESSION
-  print(f"pushed:   {pushed['pushed_destination']}")
-  return 0
+
+  def metadata(task: str, key: str) -> dict:
+    run = tasks.get(task)
+    found = run.artifacts(key) if run and run.state == local_runner.RAN else []
+    return found[0].get("metadata", {}) if found else {}
+
+  for gate, code in ((names.FIDELITY_EVALUATOR, local_cli.EXIT_FIDELITY),
+                     (names.NO_REGRESSION_EVALUATOR, local_cli.EXIT_NO_REGRESSION)):
+    blessing = metadata(gate, "blessing")
+    if blessing and not blessing.get(properties.BLESSED):
+      return code, f"nothing (the {names.GATES[gate]} gate did not bless the student)"
+  pushed = metadata(names.PUSHER, "pushed_model")
+  if pushed.get(properties.PUSHED):
+    return 0, str(pushed.get(properties.PUSHED_DESTINATION))
+  chosen = metadata(names.DISTILLER, "model").get(properties.STUDENT_CHOSEN)
+  if names.PUSHER in tasks and chosen == properties.ALONE:
+    return local_cli.EXIT_NO_GAIN, ("nothing (--require-gain: the student trained "
+                                    "alone beat the distilled one)")
+  if names.PUSHER not in tasks:
+    return 0, "nothing (the package has no Pusher)"
+  return local_cli.EXIT_FAILED, "nothing (the Pusher pushed nothing)"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -335,3 +335,38 @@ def test_compile_of_unreadable_data_needs_the_task(capsys):
   assert cli.main(["compile", "--image", IMAGE, "--pipeline-root", "gs://b/r",
                    "--data-root", "gs://b/d", "--label", "y"]) == 2
   assert "give --task" in capsys.readouterr().err
+
+
+def _task(name, state=local_runner.RAN, **outputs):
+  """A task run whose outputs' metadata are `outputs` (key -> metadata)."""
+  return local_runner.TaskRun(
+      name=name, seconds=0.0, executor_input={}, log_path="", state=state,
+      executor_output={"artifacts": {key: {"artifacts": [{"metadata": meta}]}
+                                     for key, meta in outputs.items()}})
+
+
+@pytest.mark.parametrize("tasks, status, line", [
+    # Pushed.
+    ([_task("FidelityEvaluator", blessing={"blessed": 1}),
+      _task("Pusher", pushed_model={"pushed": 1, "pushed_destination": "/s/1"})],
+     0, "/s/1"),
+    # --no-serving-gate: the Pusher runs on the fidelity blessing and pushes
+    # nothing when it failed; the status names the fidelity gate.
+    ([_task("Distiller", model={"student_chosen": "distilled"}),
+      _task("FidelityEvaluator", blessing={"blessed": 0}),
+      _task("Pusher", pushed_model={"pushed": 0})],
+     4, "the fidelity (student vs teacher) gate did not bless"),
+    ([_task("FidelityEvaluator", blessing={"blessed": 1}),
+      _task("NoRegressionEvaluator", blessing={"blessed": 0}),
+      _task("Pusher", pushed_model={"pushed": 0})],
+     5, "the no regression (student vs serving model) gate did not bless"),
+    # --require-gain: the gates blessed the student alone; the Pusher skipped.
+    ([_task("Distiller", model={"student_chosen": "alone"}),
+      _task("FidelityEvaluator", blessing={"blessed": 1}),
+      _task("NoRegressionEvaluator", state=local_runner.SKIPPED),
+      _task("Pusher", state=local_runner.SKIPPED)],
+     8, "--require-gain"),
+])
+def test_run_package_status_names_what_held_the_student(tasks, status, line):
+  code, said = cli.package_status({t.name: t for t in tasks})
+  assert code == status and line in said
