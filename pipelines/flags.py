@@ -246,8 +246,9 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
                      default=None,
                      help="where that once-per-example pass runs (also for "
                      "out-of-fold teachers and --unlabeled-root): beam (a Beam "
-                     "job on the pipeline's Beam runner, --beam-arg) or "
-                     "in_process (default: in_process, faster on one machine)")
+                     "job on the pipeline's Beam runner, --beam-arg; asks for "
+                     "the pass by itself) or in_process (default: in_process, "
+                     "faster on one machine)")
   gate = parser.add_argument_group(
       "gates: the fidelity gate (student vs teacher) and the no-regression "
       "gate (student vs the serving model) must both bless before a push")

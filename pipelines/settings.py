@@ -194,8 +194,8 @@ class Settings(pydantic.BaseModel):
   teacher_labelling: Literal["beam", "in_process"] = pydantic.Field(
       default="in_process", description="where the Distiller's once-per-example "
       "teacher pass (cache_teacher_outputs, out-of-fold teachers, a transfer "
-      "set) runs: a Beam job on the pipeline's Beam runner (beam_args), or in "
-      "the Distiller's own process")
+      "set) runs: a Beam job on the pipeline's Beam runner (beam_args; beam "
+      "asks for the pass by itself), or in the Distiller's own process")
 
   gate: Gate = Gate()
   no_regression: NoRegressionGate = NoRegressionGate()

@@ -261,7 +261,8 @@ class Distiller(base_component.BaseComponent):
         GPUs, else none), "none", "mirrored" or "multi_worker".
       teacher_labelling: where the once-before-training pass over the train
         split runs (with cache_teacher_outputs, out-of-fold models or a
-        transfer set's unlabeled rows; `labelling.py`): "beam", a Beam job
+        transfer set's unlabeled rows; "beam" asks for it by itself;
+        `labelling.py`): "beam", a Beam job
         with RunInference on the pipeline's Beam runner (its
         beam_pipeline_args: several local processes, Dataflow, Flink,
         Spark), writing the labelled rows to the `soft_labels` output; or

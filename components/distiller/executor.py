@@ -208,8 +208,9 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
     labelled_count, transfer_counts, transfer = None, {}, []
     # Out-of-fold outputs and a transfer set's are computed once, before
     # training, as a cache is: every fold model runs on its own rows only.
+    # Asking for Beam labelling asks for that pass too.
     if (exec_properties.get(spec_lib.CACHE_TEACHER_OUTPUTS_KEY) or out_of_fold
-        or unlabeled or synthetic_ratio):
+        or unlabeled or synthetic_ratio or mode == labelling.BEAM):
       if mode == labelling.BEAM:
         split = _split_name(exec_properties, std.TRAIN_ARGS_KEY, "train")
         handler = soft_labels.handler(
