@@ -103,7 +103,7 @@ def _one(root, name, flags, seed):
   store = report.open_store(os.path.join(root, "metadata.sqlite"))
   runs = [c for c in report.component_runs(store, name) if c.node_id == names.DISTILLER]
   model = report._outputs(store, runs[-1].execution_id).get("model") if runs else None  # pylint: disable=protected-access
-  choice_seconds = report._custom(model, properties.CHOICE_SECONDS)  # pylint: disable=protected-access
+  scoring_seconds = report._custom(model, properties.SCORING_SECONDS)  # pylint: disable=protected-access
   evaluated = s.students.get("eval", {})
   return {
       "exit": code, "seconds": round(seconds, 1), "task": s.task.value if s.task else None,
@@ -117,7 +117,7 @@ def _one(root, name, flags, seed):
       "validation": {k: v.get(metric) for k, v in s.students.get("validation", {}).items()},
       "chosen": s.student_chosen, "pushed": s.student.metrics.get(metric) if s.pushed_to else None,
       "gated": s.student.metrics.get(metric), "blessed": s.blessed,
-      "choice_seconds": choice_seconds,
+      "scoring_seconds": scoring_seconds,
       "components": {c.node_id: round(c.seconds, 1) for c in s.components},
   }
 
@@ -133,8 +133,8 @@ def _cell(values, spec=".4f"):
 
 def _table(results):
   lines = ["| table | task, metric | teacher kept (validation) | teacher | distilled "
-           "| alone | went on (which) | exit statuses | student alone + scoring / run |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "| alone | went on (which) | exit statuses |",
+           "|---|---|---|---|---|---|---|---|"]
   for name, by_seed in results.items():
     runs = list(by_seed.values())
     if not runs:
@@ -146,14 +146,11 @@ def _table(results):
     kept = ", ".join(f"{r['teacher_chosen']} {r['teacher_validation']:.4f}"
                      for r in runs if r["teacher_chosen"]) or "fixed (the demo's trees)"
     chosen = ", ".join(r["chosen"] or "-" for r in runs)
-    share = [r["choice_seconds"] / sum(r["components"].values())
-             for r in runs if r["choice_seconds"] and r["components"]]
     lines.append(
         f"| {name} | {first['task']}, {title} | {kept} | {_cell(r['teacher'] for r in runs)} "
         f"| {_cell(r['distilled'] for r in runs)} | {_cell(r['alone'] for r in runs)} "
         f"| {_cell(r['gated'] for r in runs)} ({chosen}) "
-        f"| {', '.join(str(r['exit']) for r in runs)} "
-        f"| {_cell(share, '.1%') if share else '-'} |")
+        f"| {', '.join(str(r['exit']) for r in runs)} |")
   return lines
 
 

@@ -89,7 +89,7 @@ def test_the_student_alone_is_pushed_and_the_run_says_why(weak_teacher_runs):
   assert s.student.metrics["auc"] == pytest.approx(alone, abs=1e-4)
   props = weak_teacher_runs["student"].custom_properties
   assert props["student_chosen"].string_value == "alone"
-  assert props["choice_seconds"].double_value > 0
+  assert props["scoring_seconds"].double_value > 0
   served = tf.saved_model.load(s.pushed_to)
   assert "serving_default" in served.signatures
 

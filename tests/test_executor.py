@@ -120,7 +120,6 @@ def test_distills_a_student_that_serves_raw_examples(taxi_transform, teacher_mod
 
   # The same student alone was trained and scored beside it; the better one
   # on the validation cut went on.
-  assert os.listdir(os.path.join(str(tmp_path), "model_run", "train_alone"))
   assert props["choice_metric"].string_value == "auc"
   assert 0.05 * TRAIN_ROWS < props["validation_examples"].int_value < 0.15 * TRAIN_ROWS
   figures = {name: props[name].double_value
@@ -211,6 +210,17 @@ def test_teacher_from_a_standard_tfx_module_ending_in_a_sigmoid(taxi_transform, 
   batch = {n: tf.constant([[0.5], [-1.0]]) for n in inputs}
   probs = keras_teacher(batch).numpy()
   np.testing.assert_allclose(tf.sigmoid(teacher.logits(batch)).numpy(), probs, rtol=1e-4)
+
+
+def test_without_the_comparison_the_distilled_student_goes_on_from_every_row(
+    taxi_transform, teacher_model, tmp_path):
+  model = _run(taxi_transform, teacher_model, str(tmp_path), compare_alone=0,
+               cache_teacher_outputs=1)
+  props = model.mlmd_artifact.custom_properties
+  assert props["student_chosen"].string_value == "distilled"
+  assert props["compare_alone"].int_value == 0
+  assert props["labelled_examples"].int_value == TRAIN_ROWS  # no row held out
+  assert "validation_examples" not in props and "alone_eval_auc" not in props
 
 
 def test_a_teacher_that_misleads_loses_to_the_student_alone(taxi_transform, tmp_path):

@@ -55,6 +55,29 @@ def test_steps_per_execution_trains_the_same_weights(steps_per_execution):
   assert set(last_many) == {"loss", "soft_loss", "hard_loss", "agreement"}
 
 
+def test_the_student_alone_trains_beside_as_alpha_0_would_alone():
+  """In the same loop, on the same batches: the student alone ends where the
+  same student trained on its own with alpha 0 ends, and the distilled
+  student where it ends without a companion."""
+  paired = training.Distillation(
+      _student(), lambda features: features["teacher"], task="binary", alpha=0.5,
+      temperature=2.0, optimizer=tf.keras.optimizers.Adam(0.05), alone=_student())
+  last = paired.fit(_data().repeat(), 23, steps_per_execution=7)
+  assert "alone_loss" in last
+  solo = _loop()
+  solo.fit(_data().repeat(), 23, steps_per_execution=7)
+  hard_only = training.Distillation(
+      _student(), lambda features: features["teacher"], task="binary", alpha=0.0,
+      temperature=2.0, optimizer=tf.keras.optimizers.Adam(0.05))
+  hard_only.fit(_data().repeat(), 23, steps_per_execution=7)
+  for a, b in zip(paired.student.get_weights(), solo.student.get_weights()):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  for a, b in zip(paired.alone.get_weights(), hard_only.student.get_weights()):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert not all(np.allclose(a, b) for a, b in zip(paired.student.get_weights(),
+                                                    paired.alone.get_weights()))
+
+
 def test_cached_teacher_outputs_train_as_the_online_teacher_does():
   """Batches of (features, labels, teacher logits), as the teacher-output cache
   yields them: the same weights as calling the teacher, which the student

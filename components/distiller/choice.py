@@ -1,9 +1,10 @@
 """The student alone, and which student goes on.
 
 Every run trains, beside the distilled student, the same student from the
-hard labels only: the same `build_student`, seed, steps and train rows, with
-alpha 0. A user distils to get a student better than that one; this is how a
-run knows whether it did.
+hard labels only: the same `build_student` and seed (so the same first
+weights), trained in the same loop on the same batches for the same steps,
+with alpha 0 (`training.DistillationModel`'s `alone`). A user distils to get
+a student better than that one; this is how a run knows whether it did.
 
 Both students are scored by TFMA, with the task's metrics (`metrics.py`), on
 two sets of rows neither trained on:
@@ -28,7 +29,6 @@ import os
 import tempfile
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from absl import logging
 import numpy as np
 import pandas as pd
 import tensorflow as tf
@@ -39,7 +39,6 @@ from distill_components.distiller import folds
 from distill_components.distiller import metrics as metrics_lib
 from distill_components.distiller import properties
 from distill_components.distiller import tasks
-from distill_components.distiller import training
 
 # The students and the parts they are scored on, as MLMD names them.
 DISTILLED, ALONE = properties.DISTILLED, properties.ALONE
@@ -199,30 +198,6 @@ def write_candidates(model_uri: str, candidates: Mapping[str, Mapping[str, float
   with tf.io.gfile.GFile(os.path.join(model_uri, CANDIDATES_FILE), "w") as f:
     json.dump({"candidates": {k: dict(v) for k, v in candidates.items()},
                "chosen": chosen, "metric": metric}, f, indent=1, sort_keys=True)
-
-
-def train_alone(build_student, fn_args, strategy, seed: int,
-                train_data: tf.data.Dataset, *, task: tasks.Task, width: int,
-                temperature: float, learning_rate: float, summary_dir: str,
-                summary_every: int) -> tf.keras.Model:
-  """The student from the labels only: the same build_student, seed, steps
-  and train rows as the distilled one, alpha 0 (the teacher is not called)."""
-  tf.keras.utils.set_random_seed(seed)
-  with strategy.scope():
-    alone = build_student(fn_args)
-
-  def no_teacher(features):
-    return tf.zeros([tf.shape(tf.nest.flatten(features)[0])[0], width])
-
-  with strategy.scope():
-    loop = training.Distillation(
-        alone, no_teacher, task=task, alpha=0.0, temperature=temperature,
-        optimizer=tf.keras.optimizers.Adam(learning_rate))
-  logging.info("Training the same student alone (alpha 0), %d steps.",
-               fn_args.train_steps)
-  loop.fit(train_data.map(lambda *element: element[:2]), fn_args.train_steps,
-           summary_dir=summary_dir, summary_every=summary_every)
-  return alone
 
 
 def score_students(task: tasks.Task, students: Dict[str, tf.keras.Model],

@@ -165,7 +165,8 @@ class Distiller(base_component.BaseComponent):
       distribution: str = "auto",
       teacher_labelling: str = labelling.IN_PROCESS,
       validation_fraction: float = choice.DEFAULT_VALIDATION_FRACTION,
-      choice_metric: Optional[str] = None):
+      choice_metric: Optional[str] = None,
+      compare_alone: bool = True):
     """Constructs a Distiller.
 
     Args:
@@ -215,6 +216,10 @@ class Distiller(base_component.BaseComponent):
         on the eval split, are recorded on the `model` artifact.
       choice_metric: the metric that chooses (e.g. "auc"); unset: the task's
         first (AUC, accuracy, MSE).
+      compare_alone: False trains no student alone and holds no rows out:
+        the distilled student goes on, and nothing says whether the teacher
+        helped (for a pipeline that compares elsewhere, or a benchmark of
+        what the comparison costs).
       teacher_signature: a teacher signature that takes transformed features
         and returns `logits` or `probabilities`. Unset: `transformed_logits`
         when the teacher has it, else the teacher's restored Keras model.
@@ -361,6 +366,7 @@ class Distiller(base_component.BaseComponent):
         teacher_labelling=teacher_labelling,
         validation_fraction=float(validation_fraction),
         choice_metric=choice_metric,
+        compare_alone=None if compare_alone else 0,
         model=types.Channel(type=standard_artifacts.Model),
         model_run=types.Channel(type=standard_artifacts.ModelRun),
         soft_labels=types.Channel(type=standard_artifacts.Examples))

@@ -102,12 +102,14 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
           f"label_key {label_key!r} is not among the transformed features "
           f"{sorted(transformed)}; the Transform's preprocessing_fn must output it.")
     feature_spec = export.model_input_spec(tf_transform_output, label_key)
+    compare = exec_properties.get(spec_lib.COMPARE_ALONE_KEY) != 0
     fraction = choice.check_fraction(
         exec_properties.get(spec_lib.VALIDATION_FRACTION_KEY)
         or choice.DEFAULT_VALIDATION_FRACTION)
     # Both students train on the train rows outside the validation cut.
     hashed = sorted(feature_spec)
-    outside_cut = lambda d: choice.cut(d, hashed, fraction, validation=False)  # pylint: disable=g-long-lambda
+    outside_cut = ((lambda d: choice.cut(d, hashed, fraction, validation=False))
+                   if compare else (lambda d: d))
 
     # One teacher, or several whose outputs are averaged.
     teacher_artifacts = list(input_dict[spec_lib.TEACHER_MODEL_KEY])
@@ -159,6 +161,13 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
       raise training.StudentOutputError(
           f"build_student must return a tf.keras.Model; it returned "
           f"{type(student).__name__}.")
+    # The same student, from the same first weights, trained beside it on the
+    # same batches from the labels alone (choice.py).
+    alone = None
+    if compare:
+      tf.keras.utils.set_random_seed(seed)
+      with strategy.scope():
+        alone = build_student(fn_args)
 
     raw = self._raw_teacher(teacher, input_dict)
     # Each teacher's out-of-fold models, where it has them, label the train split.
@@ -267,7 +276,7 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
       distillation = training.Distillation(
           student, teacher.logits, task=task, alpha=alpha, temperature=temperature,
           optimizer=tf.keras.optimizers.Adam(
-              float(exec_properties[spec_lib.LEARNING_RATE_KEY])))
+              float(exec_properties[spec_lib.LEARNING_RATE_KEY])), alone=alone)
     logging.info("Distilling %s into a student of %d weights: T=%s alpha=%s, "
                  "%d steps of %d examples.", ", ".join(teacher_dirs),
                  student.count_params(),
@@ -283,32 +292,25 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
       for directory in (cache_dir, transfer_dir):
         if directory:
           fileio.rmtree(directory)
-    # The same student from the labels alone, and which of the two goes on.
+    # Which of the two students goes on: both scored on the validation cut.
     started = time.monotonic()
-    alone = choice.train_alone(
-        build_student, fn_args, strategy, seed,
-        shard(choice.rebatch(outside_cut(batches(train_files, batch_size, True)),
-                             batch_size)), task=task,
-        width=teacher.width, temperature=temperature,
-        learning_rate=float(exec_properties[spec_lib.LEARNING_RATE_KEY]),
-        summary_dir=os.path.join(fn_args.model_run_dir if chief else scratch,
-                                 "train_alone"), summary_every=_SUMMARY_EVERY_STEPS)
-    validation_rows = choice.cut(batches(train_files, _CACHE_BATCH_SIZE, False),
-                                 hashed, fraction, validation=True)
-    figures, validation_count = choice.score_students(
-        task, {choice.DISTILLED: student, choice.ALONE: alone}, validation_rows,
-        batches(eval_files, _CACHE_BATCH_SIZE, False), fraction)
-    chosen = choice.choose(figures, choice_metric)
-    choice_seconds = time.monotonic() - started
+    figures, validation_count, chosen = {}, 0, choice.DISTILLED
+    if compare:
+      validation_rows = choice.cut(batches(train_files, _CACHE_BATCH_SIZE, False),
+                                   hashed, fraction, validation=True)
+      figures, validation_count = choice.score_students(
+          task, {choice.DISTILLED: student, choice.ALONE: alone}, validation_rows,
+          batches(eval_files, _CACHE_BATCH_SIZE, False), fraction)
+      chosen = choice.choose(figures, choice_metric)
+      logging.info(
+          "Distilled vs alone on %d validation rows: %s %.4f vs %.4f; %s goes on "
+          "(scored in %.1f s).", validation_count, choice_metric.title,
+          figures[choice.VALIDATION][choice.DISTILLED][choice_metric.name],
+          figures[choice.VALIDATION][choice.ALONE][choice_metric.name], chosen,
+          time.monotonic() - started)
+    scoring_seconds = time.monotonic() - started
     if labelled_count is not None and mode == labelling.BEAM:
       labelled_count -= validation_count  # Beam labelled the cut's rows too
-    logging.info(
-        "Distilled vs alone on %d validation rows: %s %.4f vs %.4f; %s goes on "
-        "(the student alone and the scoring took %.1f s).",
-        validation_count, choice_metric.title,
-        figures[choice.VALIDATION][choice.DISTILLED][choice_metric.name],
-        figures[choice.VALIDATION][choice.ALONE][choice_metric.name], chosen,
-        choice_seconds)
     if chosen == choice.ALONE:
       student = alone
       with strategy.scope():
@@ -369,10 +371,13 @@ class Executor(base_beam_executor.BaseBeamExecutor, trainer_executor.GenericExec
     for name, value in eval_metrics.items():
       record.set_float_custom_property(properties.EVAL_PREFIX + name, float(value))
     record.set_string_custom_property(properties.STUDENT_CHOSEN, chosen)
-    record.set_string_custom_property(properties.CHOICE_METRIC, choice_metric.name)
-    record.set_float_custom_property(properties.VALIDATION_FRACTION, fraction)
-    record.set_int_custom_property(properties.VALIDATION_EXAMPLES, validation_count)
-    record.set_float_custom_property(properties.CHOICE_SECONDS, choice_seconds)
+    if compare:
+      record.set_string_custom_property(properties.CHOICE_METRIC, choice_metric.name)
+      record.set_float_custom_property(properties.VALIDATION_FRACTION, fraction)
+      record.set_int_custom_property(properties.VALIDATION_EXAMPLES, validation_count)
+      record.set_float_custom_property(properties.SCORING_SECONDS, scoring_seconds)
+    else:
+      record.set_int_custom_property(properties.COMPARE_ALONE, 0)
     for part, by_model in figures.items():
       for model, values in by_model.items():
         for name, value in values.items():

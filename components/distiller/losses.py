@@ -96,6 +96,19 @@ def _hard_per_example(labels: tf.Tensor, student_logits: tf.Tensor,
       from_logits=True, reduction=none)(labels, student_logits)
 
 
+def hard_term(labels: tf.Tensor, student_outputs: tf.Tensor, *,
+              task: Union[tasks.Task, str],
+              labelled: Optional[tf.Tensor] = None) -> tf.Tensor:
+  """The hard term alone: cross-entropy with the labels (regression: MSE), the
+  mean over the `labelled` rows (None: every row). A student trained on it
+  alone is the student without its teacher (alpha 0)."""
+  per_example = _hard_per_example(labels, student_outputs,
+                                  tasks.Task.parse(task).is_classification)
+  if labelled is None:
+    return tf.reduce_mean(per_example)
+  return _labelled_mean(per_example, labelled)
+
+
 def distillation_loss(labels: tf.Tensor, teacher_outputs: tf.Tensor,
                       student_outputs: tf.Tensor, *,
                       task: Union[tasks.Task, str], alpha: float,
@@ -123,12 +136,7 @@ def distillation_loss(labels: tf.Tensor, teacher_outputs: tf.Tensor,
     soft = tf.reduce_mean(tf.keras.losses.MeanSquaredError(
         reduction=tf.keras.losses.Reduction.NONE)(
             tf.cast(teacher_outputs, student_outputs.dtype), student_outputs))
-  if labelled is None:
-    hard = tf.reduce_mean(
-        _hard_per_example(labels, student_outputs, classification))
-  else:
-    hard = _labelled_mean(
-        _hard_per_example(labels, student_outputs, classification), labelled)
+  hard = hard_term(labels, student_outputs, task=task, labelled=labelled)
   return {
       "loss": alpha * soft + (1.0 - alpha) * hard,
       "soft_loss": soft,

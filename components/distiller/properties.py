@@ -41,8 +41,10 @@ STUDENT_CHOSEN = "student_chosen"  # DISTILLED or ALONE
 CHOICE_METRIC = "choice_metric"  # the metric that chose, e.g. auc
 VALIDATION_FRACTION = "validation_fraction"
 VALIDATION_EXAMPLES = "validation_examples"  # train rows in the validation cut
-# Seconds the Distiller spent on the student alone and on scoring both.
-CHOICE_SECONDS = "choice_seconds"
+# Seconds the Distiller spent scoring both students (TFMA); the student
+# alone trains in the same loop as the distilled one (bench/worth_cost.py).
+SCORING_SECONDS = "scoring_seconds"
+COMPARE_ALONE = "compare_alone"  # 0 when the Distiller was told not to compare
 # The zero-code teacher's candidates, as its Trainer chose among them: JSON
 # {candidate: {metric: value on the validation cut}}, and the one kept.
 TEACHER_CANDIDATES = "teacher_candidates"

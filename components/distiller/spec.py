@@ -35,6 +35,7 @@ SOFT_LABELS_KEY = "soft_labels"
 SEED_KEY = "seed"
 VALIDATION_FRACTION_KEY = "validation_fraction"
 CHOICE_METRIC_KEY = "choice_metric"
+COMPARE_ALONE_KEY = "compare_alone"
 
 
 class DistillerSpec(ComponentSpec):
@@ -87,6 +88,9 @@ class DistillerSpec(ComponentSpec):
       # The metric that chooses (a TFMA name of the task's metrics, e.g. auc);
       # unset: the task's first (metrics.TASK_METRICS).
       CHOICE_METRIC_KEY: ExecutionParameter(type=str, optional=True),
+      # 0: no student alone, no validation cut; the distilled student goes
+      # on (choice.py); unset: 1.
+      COMPARE_ALONE_KEY: ExecutionParameter(type=int, optional=True),
       std.CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {

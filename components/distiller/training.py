@@ -63,8 +63,14 @@ class DistillationModel(tf.keras.Model):
   """
 
   def __init__(self, student: tf.keras.Model, teacher_logits: TeacherFn, *,
-               task: tasks.Task, alpha: float, temperature: float):
+               task: tasks.Task, alpha: float, temperature: float,
+               alone: Optional[tf.keras.Model] = None,
+               alone_optimizer: Optional[tf.keras.optimizers.Optimizer] = None):
     super().__init__()
+    # The same student trained beside, on the same batches, from the labels
+    # only (the hard term, alpha 0), with an optimizer of its own.
+    self.alone = alone
+    self.alone_optimizer = alone_optimizer
     losses.check_alpha_and_temperature(alpha, temperature)
     self.student = student
     self.task = tasks.Task.parse(task)
@@ -118,12 +124,22 @@ class DistillationModel(tf.keras.Model):
     # step returns, so each replica weighs its batch means by 1 / replicas
     # (with no strategy, 1).
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    features, labels, teacher, labelled = self._unpack(data)
     with tf.GradientTape() as tape:
-      values = {k: v / replicas
-                for k, v in self._terms(*self._unpack(data), training=True).items()}
+      values = {k: v / replicas for k, v in self._terms(
+          features, labels, teacher, labelled, training=True).items()}
     variables = self.student.trainable_variables
     self.optimizer.apply_gradients(
         zip(tape.gradient(values["loss"], variables), variables))
+    if self.alone is not None:
+      with tf.GradientTape() as tape:
+        alone_loss = losses.hard_term(
+            labels, self.alone(features, training=True), task=self.task,
+            labelled=labelled) / replicas
+      variables = self.alone.trainable_variables
+      self.alone_optimizer.apply_gradients(
+          zip(tape.gradient(alone_loss, variables), variables))
+      values["alone_loss"] = alone_loss
     terms = tf.distribute.get_replica_context().all_reduce(
         tf.distribute.ReduceOp.SUM, tf.stack([values[k] for k in _TERMS]))
     bad = tf.logical_and(tf.equal(self.bad_step, 0),
@@ -203,10 +219,18 @@ class Distillation:
 
   def __init__(self, student: tf.keras.Model, teacher_logits: TeacherFn, *,
                task: tasks.Task, alpha: float, temperature: float,
-               optimizer: tf.keras.optimizers.Optimizer):
+               optimizer: tf.keras.optimizers.Optimizer,
+               alone: Optional[tf.keras.Model] = None):
+    """`alone`: the same student (built with the same seed), trained beside
+    on the same batches from the labels only, with an optimizer like
+    `optimizer` (the student without its teacher: choice.py)."""
     self.student = student
-    self.model = DistillationModel(student, teacher_logits, task=task,
-                                   alpha=alpha, temperature=temperature)
+    self.alone = alone
+    self.model = DistillationModel(
+        student, teacher_logits, task=task, alpha=alpha, temperature=temperature,
+        alone=alone, alone_optimizer=(
+            optimizer.__class__.from_config(optimizer.get_config())
+            if alone is not None else None))
     self.task = self.model.task
     self.alpha = self.model.alpha
     self.temperature = self.model.temperature
