@@ -70,7 +70,7 @@ def test_first_run_has_no_serving_model_and_says_so(scenario):
 
 def test_second_span_is_validated_against_the_kept_schema(scenario):
   workdir, _, out = scenario
-  second = out[out.index("=== span 2 arrives"):out.index("=== span 2, botched")]
+  second = out[out.index("=== span 2 arrives"):out.index("=== span 2, botched training")]
   assert "Schema:   kept from the first run" in second
   # The no-regression gate had a serving model this time: its figures show.
   assert "serving" in second.split("task: binary")[1].splitlines()[0]
@@ -80,7 +80,7 @@ def test_second_span_is_validated_against_the_kept_schema(scenario):
 
 def test_weak_teacher_is_refused_by_the_no_regression_gate(scenario):
   _, _, out = scenario
-  botched = out[out.index("=== span 2, botched"):out.index("=== span 3 arrives")]
+  botched = out[out.index("=== span 2, botched training"):out.index("=== span 3 arrives")]
   assert "fidelity (student vs teacher): passed" in botched
   assert "no regression (student vs serving model): failed" in botched
   assert "the student is" in botched and "worse than the serving model" in botched
@@ -107,7 +107,7 @@ def test_shifted_span_is_stopped_before_any_training(scenario):
 def reused(scenario):
   """After the scenario, span 4 (span 2's distribution) arrives and the run
   reuses the teacher behind the serving student (span 2's, not the botched
-  one whose student was refused): `--reuse-teacher-spans 3`."""
+  run's whose student was refused): `--reuse-teacher-spans 3`."""
   workdir, _, _ = scenario
   data_root = os.path.join(workdir, "data")
   spans.add_span(data_root, 4)
