@@ -18,6 +18,7 @@ import tensorflow as tf
 
 import datasets
 from conftest import column_types, raw_examples, read_taxi_rows
+from distill_components.distiller import choice
 from distill_pipelines import cli
 from distill_pipelines import html_report
 from distill_pipelines import names
@@ -33,6 +34,19 @@ pytestmark = pytest.mark.pipeline
 UNLABELED_ROWS = 2000
 STEPS = ["--train-steps", "150", "--distill-steps", "300", "--eval-steps", "20",
          "--batch-size", "64"]
+
+
+def _auto_teacher_kept_the_best(summary_):
+  """Zero code: the auto teacher fitted its three candidates, kept the best
+  on the validation cut, and the summary and MLMD say which."""
+  candidates = summary_.teacher_candidates
+  assert set(candidates) == {"gbt", "mlp", "ensemble"}, candidates
+  metric = choice.metric_named(summary_.task, summary_.choice_metric)
+  best = max(candidates, key=lambda name: candidates[name][metric.name]
+             * (1 if metric.higher_is_better else -1))
+  assert candidates[summary_.teacher_chosen][metric.name] == candidates[best][metric.name]
+  # Only the trees have no weights to count.
+  assert (summary_.teacher.params is None) == (summary_.teacher_chosen == "gbt")
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +122,7 @@ def test_multiclass_student_serves_one_probability_per_class(taxi_multiclass):
   classes = len({r["payment_type"] for r in read_taxi_rows(15002)})
   assert probs.shape == (16, classes)
   np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
-  assert summary.teacher.params is None  # zero-code multi-class: trees, no weights
+  _auto_teacher_kept_the_best(summary)
   assert summary.student.params > 0
 
 
@@ -128,15 +142,17 @@ def test_regression_through_create_pipeline(taxi_regression):
   assert {c.state for c in summary.components} == {"complete"}, summary.components
   assert {"Distiller", "FidelityEvaluator"} <= {c.node_id for c in summary.components}
   assert summary.task.value == "regression" and summary.agreement is None
-  # The zero-code regression teacher: the trees and the network averaged, the
-  # trees' part out of fold.
-  assert settings.teacher_code.endswith("ensemble_teacher.run_fn") and settings.folds == 5
-  props = artifact(root, names.DISTILLER, "model").custom_properties
-  assert props["teacher_folds"].int_value == 5
-  assert "out of fold (5 models)" in props["teacher_source"].string_value
-  teacher_uri = artifact(root, names.TRAINER, "model").uri
-  assert sorted(os.listdir(os.path.join(teacher_uri, "OutOfFold"))) == [
-      *(f"fold-{i}" for i in range(5)), "folds.json"]
+  # The zero-code teacher: the best of the trees, the network and their mean
+  # on the validation cut; where it holds trees, their part out of fold.
+  assert settings.teacher_code.endswith("auto_teacher.run_fn") and settings.folds == 5
+  _auto_teacher_kept_the_best(summary)
+  if summary.teacher_chosen != "mlp":  # the trees, alone or in the mean
+    props = artifact(root, names.DISTILLER, "model").custom_properties
+    assert props["teacher_folds"].int_value == 5
+    assert "out of fold (5 models)" in props["teacher_source"].string_value
+    teacher_uri = artifact(root, names.TRAINER, "model").uri
+    assert sorted(os.listdir(os.path.join(teacher_uri, "OutOfFold"))) == [
+        *(f"fold-{i}" for i in range(5)), "folds.json"]
   fares = np.array([float(r["fare"]) for r in read_taxi_rows(15002) if r["fare"]])
   for side in (summary.teacher, summary.student):
     assert {"mean_squared_error", "root_mean_squared_error",
@@ -191,7 +207,7 @@ def test_mixed_table_zero_code(mixed_table):
   assert summary.teacher.metrics["auc"] > 0.75
   assert summary.student.metrics["auc"] > 0.75
   assert summary.blessed is True and summary.pushed_to
-  assert summary.teacher.params is None  # zero-code binary: trees, no weights
+  _auto_teacher_kept_the_best(summary)
   assert summary.student.params > 0
 
 
