@@ -31,9 +31,9 @@ import tensorflow as tf
 import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 from distill_components.distiller import custom_ops
 from distill_components.distiller import export
+from distill_pipelines import measure
 from distill_pipelines import report
 from distill_pipelines.taxi import raw_data
-from tfx.utils import path_utils
 
 BATCHES = (1, 256)
 PROFILE = ("student transform_features", "teacher model only", "student model only",
@@ -164,20 +164,18 @@ def main(argv=None) -> int:
   student = _common.newest_artifact(store, "Model", "Distiller")
   teacher = _common.newest_artifact(store, "Model", "Trainer")
   models = {
-      "teacher": (path_utils.serving_model_path(teacher.uri),
-                  student.get_int_custom_property("teacher_params") or None),
-      "student": (path_utils.serving_model_path(student.uri),
-                  student.get_int_custom_property("student_params")),
+      "teacher": (teacher.uri, student.get_int_custom_property("teacher_params") or None),
+      "student": (student.uri, student.get_int_custom_property("student_params")),
   }
-  saved = {k: tf.saved_model.load(p) for k, (p, _) in models.items()}
+  saved = {k: measure.load(uri) for k, (uri, _) in models.items()}
   rows = raw_data.read_rows(max(BATCHES), start=1000)
   parsed = {(k, sig): parsed_features(m.signatures[sig])
             for k, m in saved.items() for sig in SIGNATURES}
   # Per model and signature: `transform_features` parses the raw label too.
   examples = {key: _serialize(rows, spec, f"{key[0]}'s {key[1]}")
               for key, spec in parsed.items()}
-  results = {k: {"saved_model_bytes": export.saved_model_bytes(p), "params": n}
-             for k, (p, n) in models.items()}
+  results = {k: {"saved_model_bytes": measure.saved_model_bytes(uri), "params": n}
+             for k, (uri, n) in models.items()}
   for name in PROFILE:
     results[name] = {}
   noop = tf.function(lambda examples: tf.identity(examples)).get_concrete_function(
@@ -207,20 +205,16 @@ def main(argv=None) -> int:
         "no-op tf.function call": (
             lambda x=inputs["student", "serving_default"]: {"out": noop(x)}),
     }
-    for call in calls_of.values():  # warm-up: tracing and first-call costs
-      for _ in range(5):
-        call()
-    times = {k: [] for k in calls_of}
     calls = args.calls if batch == 1 else max(args.calls // 4, 20)
-    for _ in range(calls):
-      for name, call in calls_of.items():
-        t0 = time.perf_counter()
-        next(iter(call().values())).numpy()
-        times[name].append(time.perf_counter() - t0)
-    for name, ts in times.items():
+    # Call by call in turn, so machine noise hits all alike; each call waits
+    # for its output's values. Five warm-up calls each: tracing, first calls.
+    times = measure.time_calls(
+        {name: (lambda call=call: next(iter(call().values())).numpy())
+         for name, call in calls_of.items()}, calls, warmup=5)
+    for name, ms in times.items():
       results[name][f"batch_{batch}"] = {
-          "p50_ms": float(np.percentile(ts, 50) * 1e3),
-          "p99_ms": float(np.percentile(ts, 99) * 1e3),
+          "p50_ms": float(np.percentile(ms, 50)),
+          "p99_ms": float(np.percentile(ms, 99)),
           "calls": calls}
     for name, m in saved.items():
       for signature in SIGNATURES:

@@ -127,6 +127,7 @@ class Task:
     from distill_components.distiller import export
     from distill_components.distiller import folds as folds_lib
     from distill_components.distiller import teacher as teacher_lib
+    from distill_pipelines import measure
     from distill_pipelines.generic import config as keys
     # pylint: enable=g-import-not-at-top
     tf.keras.utils.set_random_seed(seed)
@@ -145,7 +146,7 @@ class Task:
     out_of_fold = (teacher_lib.OutOfFold(uri, folds_lib.read_manifest(uri), spec,
                                          task=self.task) if folds else None)
     return (teacher, out_of_fold, seconds,
-            export.saved_model_bytes(self.fn_args.serving_model_dir))
+            measure.saved_model_bytes(uri))
 
   def cache(self, logits_fn, name: str) -> str:
     from distill_components.distiller import teacher_cache  # pylint: disable=g-import-not-at-top
