@@ -30,6 +30,8 @@ setup(
     python_requires=">=3.9,<3.11",
     packages=_packages(),
     package_dir=dict(_FOLDERS),
+    # report.html's jinja2 templates and CSS, read with jinja2.PackageLoader.
+    package_data={"distill_pipelines.report": ["templates/*.j2", "templates/*.css"]},
     install_requires=["tfx>=1.16,<1.17"],
     entry_points={"console_scripts": [
         "tfx-distill = distill_kubeflow.cli:main",

@@ -41,6 +41,7 @@ from distill_components.distiller.metrics import TASK_METRICS
 from distill_pipelines import cli
 from distill_pipelines import names
 from distill_pipelines import report
+from distill_pipelines.report import mlmd
 
 
 def _write(path, header, rows):
@@ -100,10 +101,9 @@ def _one(root, name, flags, seed):
   seconds = time.monotonic() - start
   s = report.summarize(os.path.join(root, "metadata.sqlite"), name)
   metric = s.choice_metric
-  store = report.open_store(os.path.join(root, "metadata.sqlite"))
-  runs = [c for c in report.component_runs(store, name) if c.node_id == names.DISTILLER]
-  model = report._outputs(store, runs[-1].execution_id).get("model") if runs else None  # pylint: disable=protected-access
-  scoring_seconds = report._custom(model, properties.SCORING_SECONDS)  # pylint: disable=protected-access
+  model = mlmd.newest_output(os.path.join(root, "metadata.sqlite"), name,
+                             names.DISTILLER, "model")
+  scoring_seconds = mlmd.custom(model, properties.SCORING_SECONDS)
   evaluated = s.students.get("eval", {})
   return {
       "exit": code, "seconds": round(seconds, 1), "task": s.task.value if s.task else None,

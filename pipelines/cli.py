@@ -228,8 +228,8 @@ def _run_holding_the_root(args: argparse.Namespace, settings, signals) -> int:
                                since_ms=started_ms)
     page = os.path.join(settings.pipeline_root, "report.html")
     try:
-      from distill_pipelines import html_report  # pylint: disable=g-import-not-at-top
-      html_report.write(metadata_path, settings.pipeline_name, page, summary)
+      from distill_pipelines.report import html as report_html  # pylint: disable=g-import-not-at-top
+      report_html.write(metadata_path, settings.pipeline_name, page, summary)
     except Exception as e:  # pylint: disable=broad-except
       # The run's outcome stands without its page; the log has the trace.
       import traceback  # pylint: disable=g-import-not-at-top

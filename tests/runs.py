@@ -14,6 +14,7 @@ import tensorflow_model_analysis as tfma
 from distill_pipelines import cli
 from distill_pipelines import names
 from distill_pipelines import report
+from distill_pipelines.report import mlmd
 
 
 def run_cli(*argv):
@@ -37,11 +38,9 @@ def summary(root, name):
 
 def artifact(root, node, key):
   """Output `key` of component `node` in the newest run (the pipeline is
-  named like its root directory)."""
-  store = report.open_store(os.path.join(root, "metadata.sqlite"))
-  runs = [c for c in report.component_runs(store, os.path.basename(root))
-          if c.node_id == node]
-  return report._outputs(store, runs[-1].execution_id)[key]  # pylint: disable=protected-access
+  named like its root directory), as MLMD's Artifact proto."""
+  return mlmd.newest_output(os.path.join(root, "metadata.sqlite"),
+                            os.path.basename(root), node, key).mlmd_artifact
 
 
 def fidelity_validation(root):

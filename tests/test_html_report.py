@@ -1,4 +1,4 @@
-"""report.html (`distill_pipelines.html_report`): every section, TFMA's figures.
+"""report.html (`distill_pipelines.report.html`): every section, TFMA's figures.
 
 Fast: no pipeline runs here.
 
@@ -23,9 +23,12 @@ from typing import Dict, Optional, Tuple
 import pytest
 
 from distill_components.distiller.tasks import Task
-from distill_pipelines import html_report
 from distill_pipelines import names
 from distill_pipelines import report
+from distill_pipelines.report import evaluation
+from distill_pipelines.report import figures
+from distill_pipelines.report import html as report_html
+from distill_pipelines.report import page as report_page
 from distill_components.distiller.metrics import TASK_METRICS
 
 _CELL = re.compile(r'<td class="[^"]*" data-model="([^"]*)" data-slice="([^"]*)" '
@@ -52,7 +55,7 @@ def check_report(html_text: str, fidelity_evaluation: Optional[str],
   """Asserts the page of `summary`'s run is complete and shows TFMA's figures.
 
   `fidelity_evaluation`: the directory of the run's FidelityEvaluator
-  `evaluation` artifact (`html_report.evaluation_uri(sqlite_path, summary)`);
+  `evaluation` artifact (`report_page.evaluation_uri(sqlite_path, summary)`);
   None for a run that stopped before it (the page must say so).
   """
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
@@ -61,9 +64,9 @@ def check_report(html_text: str, fidelity_evaluation: Optional[str],
   assert not re.search(r'(src|href)="(?!data:image/png;base64,)', html_text)
   for section in _SECTION_IDS:
     assert f'id="{section}"' in html_text, section
-  for title in (html_report.SECTIONS["metrics"], html_report.SECTIONS["curves"],
-                html_report.SECTIONS["size"], html_report.SECTIONS["gates"],
-                html_report.SECTIONS["plot"][summary.task]):
+  for title in (report_html.SECTIONS["metrics"], report_html.SECTIONS["curves"],
+                report_html.SECTIONS["size"], report_html.SECTIONS["gates"],
+                report_html.SECTIONS["plot"][summary.task]):
     assert f"<h2>{html.escape(title)}</h2>" in html_text, title
   # The verdict.
   assert html.escape(summary.run_id) in html_text
@@ -91,8 +94,8 @@ def check_report(html_text: str, fidelity_evaluation: Optional[str],
     if not line.startswith(" "):
       assert html.escape(line) in section("worth"), line
   if fidelity_evaluation is None:
-    assert html_report.NOT_AVAILABLE in section("metrics")
-    assert html_report.NOT_AVAILABLE in section("plot")
+    assert report_html.NOT_AVAILABLE in section("metrics")
+    assert report_html.NOT_AVAILABLE in section("plot")
     return
   # The task's plot is an image (regression: when TFMA computed one).
   plot = section("plot")
@@ -102,29 +105,27 @@ def check_report(html_text: str, fidelity_evaluation: Optional[str],
   cells = page_cells(html_text)
   task_metrics = [m.name for m in TASK_METRICS[summary.task]]
   compared = 0
-  for label, model in ((html_report.TEACHER, names.TEACHER),
-                       (html_report.STUDENT, names.STUDENT)):
+  for model in (names.TEACHER, names.STUDENT):  # the page's labels are TFMA's names
     result = tfma.load_eval_result(fidelity_evaluation, model_name=model)
     for slice_key, outputs in result.slicing_metrics:
-      where = html_report.slice_name(slice_key)
+      where = evaluation.slice_name(slice_key)
       for metric in task_metrics:
         value = outputs[""][""].get(metric, {}).get("doubleValue")
         if value is None:
           continue
         value = float(value)
-        assert (label, where, metric) in cells, (label, where, metric)
-        shown_value, shown = cells[(label, where, metric)]
-        assert _same(shown_value, value), (label, where, metric, shown_value, value)
+        assert (model, where, metric) in cells, (model, where, metric)
+        shown_value, shown = cells[(model, where, metric)]
+        assert _same(shown_value, value), (model, where, metric, shown_value, value)
         assert shown == ("NaN" if math.isnan(value) else f"{value:.4f}")
         compared += 1
   assert compared >= 2 * len(task_metrics), compared
   # And no figure of theirs on the page that TFMA did not compute.
   for (label, where, metric), (value, _) in cells.items():
-    if label in (html_report.TEACHER, html_report.STUDENT) and "/" not in metric:
-      model = names.TEACHER if label == html_report.TEACHER else names.STUDENT
-      result = tfma.load_eval_result(fidelity_evaluation, model_name=model)
+    if label in (names.TEACHER, names.STUDENT) and "/" not in metric:
+      result = tfma.load_eval_result(fidelity_evaluation, model_name=label)
       found = [o[""][""][metric]["doubleValue"] for k, o in result.slicing_metrics
-               if html_report.slice_name(k) == where and metric in o[""][""]]
+               if evaluation.slice_name(k) == where and metric in o[""][""]]
       assert found and _same(float(found[0]), value), (label, where, metric)
 
 
@@ -187,7 +188,7 @@ def test_the_page_shows_both_students_and_the_teachers_candidates(tmp_path):
   candidates = {"gbt": {"auc": 0.95}, "mlp": {"auc": 0.93}, "ensemble": {"auc": 0.94}}
   summary = _students(0.80, 0.90, "alone", teacher_candidates=candidates,
                       teacher_chosen="gbt", held_for_no_gain=True, gates=[])
-  out = html_report.write(str(tmp_path / "no.sqlite"), "synthetic",
+  out = report_html.write(str(tmp_path / "no.sqlite"), "synthetic",
                           str(tmp_path / "page" / "report.html"), summary)
   text = open(out, encoding="utf-8").read()
   worth = text.split('id="worth"')[1].split("</section>")[0]
@@ -198,13 +199,13 @@ def test_the_page_shows_both_students_and_the_teachers_candidates(tmp_path):
   assert "gbt (kept)" in worth and "alone (went on)" in worth
   assert "Not pushed: --require-gain" in text
   # A run whose Distiller recorded no comparison says so.
-  bare = html_report.render(html_report.Page(_summary()))
+  bare = report_html.render(report_page.Page(_summary()))
   assert "The student alone not available" in bare
 
 
 def test_page_from_a_bare_summary_has_every_section_and_placeholders(tmp_path):
   summary = _summary()
-  out = html_report.write(str(tmp_path / "no.sqlite"), "synthetic",
+  out = report_html.write(str(tmp_path / "no.sqlite"), "synthetic",
                           str(tmp_path / "page" / "report.html"), summary)
   text = open(out, encoding="utf-8").read()
   for section in _SECTION_IDS:
@@ -212,7 +213,7 @@ def test_page_from_a_bare_summary_has_every_section_and_placeholders(tmp_path):
   for title in ("Teacher vs student", "Calibration", "Student training curves",
                 "Size and serving latency", "Gates", "Components"):
     assert f"<h2>{title}</h2>" in text, title
-  assert html_report.NO_CURVES in text
+  assert report_html.NO_CURVES in text
   assert "not available" in text
   assert "Not pushed: stopped by the fidelity (student vs teacher) gate" in text
   assert html.escape(summary.gates[0].failures[0]) in text
@@ -227,7 +228,7 @@ def test_page_from_a_bare_summary_has_every_section_and_placeholders(tmp_path):
 def test_page_of_a_pushed_multiclass_run_names_where_it_went(tmp_path):
   summary = _summary(task=Task.MULTICLASS, gates=[], pushed_to="/srv/models/7",
                      teacher=report.ModelSide(), student=report.ModelSide())
-  text = html_report.render(html_report.Page(summary))
+  text = report_html.render(report_page.Page(summary))
   assert "Blessed by every gate and pushed to /srv/models/7" in text
   assert "<h2>Confusion matrix</h2>" in text
   assert "Metrics not available" in text
@@ -236,10 +237,10 @@ def test_page_of_a_pushed_multiclass_run_names_where_it_went(tmp_path):
 
 def test_regression_page_draws_residuals_of_both_models():
   summary = _summary(task=Task.REGRESSION, gates=[])
-  page = html_report.Page(summary, plots={html_report.STUDENT: {}},
-                          predictions={html_report.TEACHER: ([1.0, 2.0], [1.5, 2.0]),
-                                       html_report.STUDENT: ([1.0, 2.0], [0.0, 2.0])})
-  plot = html_report.render(page).split('id="plot"')[1].split("</section>")[0]
+  page = report_page.Page(summary, plots={names.STUDENT: {}},
+                          predictions={names.TEACHER: ([1.0, 2.0], [1.5, 2.0]),
+                                       names.STUDENT: ([1.0, 2.0], [0.0, 2.0])})
+  plot = report_html.render(page).split('id="plot"')[1].split("</section>")[0]
   assert "<h2>Predictions vs labels</h2>" in plot
   assert plot.count('src="data:image/png;base64,') == 1
   # mean residual and MAE per model, from the points above.
@@ -263,7 +264,7 @@ def test_calibration_bins_merge_tfma_buckets():
        "totalWeightedRefinedPrediction": 1.9},
       {"lowerThresholdInclusive": 1.0, "upperThresholdExclusive": "Infinity"},
   ]
-  bins = html_report.calibration_bins(buckets, bins=10)
+  bins = figures.calibration_bins(buckets, bins=10)
   assert [(n, round(p, 6), round(y, 6), r) for n, p, y, r in bins] == [
       (10.0, 0.06, 0.2, "0-0.1"), (1.0, 0.3, 0.0, "0.3-0.4"),
       (2.0, 0.95, 1.0, "0.9-1")]
@@ -276,7 +277,7 @@ def test_confusion_counts_read_tfma_entries():
       {"actualClassId": 1, "predictedClassId": 1, "numWeightedExamples": 7.0},
       {"actualClassId": 2, "predictedClassId": -1, "numWeightedExamples": 1.0},
   ]}]}}
-  classes, counts = html_report.confusion_counts(plot)
+  classes, counts = figures.confusion_counts(plot)
   assert classes == [-1, 0, 1, 2]
   assert counts == [[0, 0, 0, 0], [0, 5, 2, 0], [0, 0, 7, 0], [1, 0, 0, 0]]
 
@@ -288,10 +289,10 @@ def test_training_curves_read_the_loops_names_and_keras_names(tmp_path):
     for step in (100, 200):
       tf.summary.scalar("loss", 1.0 / step, step=step)
       tf.summary.scalar("agreement", 0.5 + step / 1000, step=step)
-  assert html_report.training_curves(str(own)) == {
+  assert figures.training_curves(str(own)) == {
       "loss": {"train": [(100, pytest.approx(0.01)), (200, pytest.approx(0.005))]},
       "agreement": {"train": [(100, pytest.approx(0.6)), (200, pytest.approx(0.7))]}}
-  assert html_report.training_curves(str(tmp_path / "missing")) == {}
+  assert figures.training_curves(str(tmp_path / "missing")) == {}
 
 
 # --- a page from a pipeline root -------------------------------------------------
@@ -499,9 +500,9 @@ def test_page_of_a_pipeline_root_shows_tfma_figures(report_root, tmp_path):
   root, name, built_here = report_root
   sqlite_path = os.path.join(root, "metadata.sqlite")
   summary = report.summarize(sqlite_path, name)
-  out = html_report.write(sqlite_path, name, str(tmp_path / "report.html"))
+  out = report_html.write(sqlite_path, name, str(tmp_path / "report.html"))
   text = open(out, encoding="utf-8").read()
-  check_report(text, html_report.evaluation_uri(sqlite_path, summary), summary)
+  check_report(text, report_page.evaluation_uri(sqlite_path, summary), summary)
   if not built_here:
     return
   # What the built run holds: stopped on day 2, Keras curves, both latencies.
@@ -509,13 +510,13 @@ def test_page_of_a_pipeline_root_shows_tfma_figures(report_root, tmp_path):
   assert '<span class="badge bad">failed</span> trip_start_day=2' in text
   assert "at most 0.01 below the teacher&#x27;s" in text
   assert "overall; trip_start_day = 1, 2, 3" in text
-  assert html_report.NO_CURVES not in text
+  assert report_html.NO_CURVES not in text
   assert text.count('src="data:image/png;base64,') == 2  # calibration, curves
   latency = text.split('id="size"')[1].split("</section>")[0]
   # Per model: its SavedModel's MB and two latencies.
   assert len(re.findall(r"<td class='num'>\d+\.\d\d</td>", latency)) == 2 * 3
   assert "temperature</dt><dd>2</dd>" in text
   # A Keras run's per-step curve, not its one per-epoch point; eval dashed beside.
-  page = html_report.read(sqlite_path, summary, latency=False)
+  page = report_page.read(sqlite_path, summary, latency=False)
   assert [s for s, _ in page.curves["loss"]["train"]] == [100, 200, 300, 400, 500]
   assert page.curves["loss"]["eval"] == [(500, pytest.approx(0.003))]

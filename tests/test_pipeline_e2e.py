@@ -21,8 +21,9 @@ from ml_metadata.proto import metadata_store_pb2
 
 from conftest import column_types, raw_examples, read_taxi_rows
 from distill_pipelines import cli
-from distill_pipelines import html_report
 from distill_pipelines import report
+from distill_pipelines.report import html as report_html
+from distill_pipelines.report import page as report_page
 from distill_pipelines.taxi import features
 
 # A whole pipeline runs here: the slow tier (`make test-fast` leaves it out).
@@ -112,9 +113,9 @@ def test_report_page_shows_tfma_figures_and_every_section(runs):
   summary = runs["blessed_summary"]
   sqlite_path = str(runs["root"] / "metadata.sqlite")
   # Every section, the verdict, each gate, and TFMA's figures of run 1.
-  check_report(page, html_report.evaluation_uri(sqlite_path, summary), summary)
+  check_report(page, report_page.evaluation_uri(sqlite_path, summary), summary)
   assert "Blessed by every gate and pushed to" in page
-  assert html_report.NO_CURVES not in page
+  assert report_html.NO_CURVES not in page
   assert page.count('src="data:image/png;base64,') == 2  # calibration, curves
 
 

@@ -20,10 +20,11 @@ import datasets
 from conftest import column_types, raw_examples, read_taxi_rows
 from distill_components.distiller import choice
 from distill_pipelines import cli
-from distill_pipelines import html_report
 from distill_pipelines import names
 from distill_pipelines import pipeline
 from distill_pipelines import report
+from distill_pipelines.report import html as report_html
+from distill_pipelines.report import page as report_page
 from distill_pipelines.settings import Settings
 from distill_pipelines.taxi import config as taxi
 from runs import artifact, fidelity_validation, run_cli, summary
@@ -130,7 +131,7 @@ def test_multiclass_report_has_a_confusion_matrix_and_tfma_figures(taxi_multicla
   from test_html_report import check_report  # pylint: disable=g-import-not-at-top
   root, _, summary = taxi_multiclass
   page = open(os.path.join(root, "report.html"), encoding="utf-8").read()
-  check_report(page, html_report.evaluation_uri(os.path.join(root, "metadata.sqlite"),
+  check_report(page, report_page.evaluation_uri(os.path.join(root, "metadata.sqlite"),
                                                 summary), summary)
   assert "<h2>Confusion matrix</h2>" in page and "<h2>Calibration</h2>" not in page
 
@@ -172,17 +173,17 @@ def test_regression_through_create_pipeline(taxi_regression):
 
 
 def test_regression_report_shows_tfma_errors(taxi_regression, tmp_path):
-  """A run through create_pipeline gets its page from html_report.write."""
+  """A run through create_pipeline gets its page from report.html.write."""
   from test_html_report import check_report  # pylint: disable=g-import-not-at-top
   root, _, summary = taxi_regression
   sqlite_path = os.path.join(root, "metadata.sqlite")
-  out = html_report.write(sqlite_path, "regression", str(tmp_path / "report.html"))
+  out = report_html.write(sqlite_path, "regression", str(tmp_path / "report.html"))
   page = open(out, encoding="utf-8").read()
-  check_report(page, html_report.evaluation_uri(sqlite_path, summary), summary)
+  check_report(page, report_page.evaluation_uri(sqlite_path, summary), summary)
   assert "<h2>Predictions vs labels</h2>" in page
   plot = page.split('id="plot"')[1].split("</section>")[0]
   assert 'src="data:image/png;base64,' in plot  # TFMA has none: called here
-  assert "mean residual" in plot and f"{html_report.RESIDUAL_EXAMPLES:,}" in plot
+  assert "mean residual" in plot and f"{report_page.RESIDUAL_EXAMPLES:,}" in plot
 
 
 def test_regression_student_predicts_fares(taxi_regression):
