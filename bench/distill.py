@@ -65,7 +65,7 @@ TASKS = {**teachers_bench.TASKS, "synthetic": None}  # synthetic: flags at run t
 MAIN_METRIC = teachers_bench.MAIN_METRIC
 TEACHERS = ("gbt teacher", "mlp teacher", "ensemble teacher")
 SHIPPED = "distilled (shipped)"
-READ_BATCH = teachers_bench.READ_BATCH  # the executor's _CACHE_BATCH_SIZE too
+READ_BATCH = teachers_bench.READ_BATCH  # soft_labels.READ_BATCH_SIZE too
 
 
 def log(message: str) -> None:

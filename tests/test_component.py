@@ -252,3 +252,11 @@ def test_distiller_is_exported_by_its_package():
   from distill_components import distiller  # pylint: disable=g-import-not-at-top
   from distill_components.distiller import component  # pylint: disable=g-import-not-at-top
   assert distiller.Distiller is component.Distiller
+
+
+def test_data_gate_refuses_a_split_whose_anomalies_are_missing(tmp_path):
+  """A split the ExampleValidator did not validate is no clean split."""
+  from distill_components.gates import data_validation  # pylint: disable=g-import-not-at-top
+  with pytest.raises(data_validation.DataAnomaliesError,
+                     match="train split's anomalies are missing"):
+    data_validation.describe(str(tmp_path), '["train", "eval"]')

@@ -682,3 +682,49 @@ def test_the_seed_makes_a_rerun_train_the_same_student(taxi_transform, teacher_m
   for mine, rerun in zip(first, again):
     np.testing.assert_array_equal(mine, rerun)
   assert any(not np.array_equal(mine, theirs) for mine, theirs in zip(first, other))
+
+
+def test_a_teacher_of_another_transform_that_cannot_read_raw_examples_is_refused(
+    taxi_transform, raw_examples_dir, tmp_path):
+  """raw_examples say the teacher was trained on another Transform; one whose
+  serving_default takes no serialized tf.Examples would be fed this run's
+  transformed features, which it never saw: refused, not read anyway."""
+  inputs = ["trip_miles_xf", "fare_xf"]
+  keras_inputs = [tf.keras.layers.Input(shape=(1,), name=n) for n in inputs]
+  model = tf.keras.Model(keras_inputs, tf.keras.layers.Dense(1)(
+      tf.keras.layers.concatenate(keras_inputs)))
+  uri = str(tmp_path / "feature_teacher")
+  model.save(path_utils.serving_model_dir(uri))
+  with pytest.raises(teacher_lib.TeacherContractError,
+                     match="serving_default does not take serialized tf.Examples"):
+    _run(taxi_transform, uri, str(tmp_path / "out"), raw_examples_dir)
+  assert _nothing_exported(str(tmp_path / "out"))
+
+
+def test_rows_labelled_on_a_runner_that_reports_no_metrics_are_counted(
+    taxi_transform, teacher_model, tmp_path):
+  """Some runners report no Beam counters: the rows written are counted
+  instead of taken as none (which dropped a transfer set's rows)."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from distill_components.distiller import labelling  # pylint: disable=g-import-not-at-top
+
+  class NoMetrics:
+    def query(self, unused_filter):
+      return {"counters": []}
+
+  class QuietPipeline(beam.Pipeline):
+    def run(self, test_runner_api="AUTO"):
+      result = super().run(test_runner_api)
+      result.metrics = NoMetrics
+      return result
+
+  output = tft.TFTransformOutput(taxi_transform["transform_dir"])
+  handler = labelling.TeacherHandler(
+      [path_utils.serving_model_dir(teacher_model)], [None],
+      output.transformed_feature_spec(),
+      export.model_input_spec(output, features.LABEL_KEY), {"task": Task.BINARY})
+  files = glob.glob(os.path.join(taxi_transform["examples_dir"], "Split-eval", "*"))
+  want = sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+  assert labelling.run(QuietPipeline(), files, handler, str(tmp_path)) == want > 0

@@ -232,6 +232,16 @@ def test_transformed_labels_that_do_not_fit_the_task(task, width, labels, messag
   assert message in str(info.value)
 
 
+def test_every_chunk_of_a_label_stream_is_checked():
+  """A split read batch by batch: a bad label in the last batch is found, and
+  one value across every batch is one value."""
+  with pytest.raises(LabelError, match="class id 2"):
+    Task.BINARY.check_label_chunks([[0, 1]] * 50 + [[1, 2]], 1)
+  with pytest.raises(LabelError, match="one value .* in all 6 examples"):
+    Task.BINARY.check_label_chunks([[1, 1], [], [1, 1], [1, 1]], 1)
+  assert Task.BINARY.check_label_chunks([[1, 1], [1, 0]], 1) == 4
+
+
 def test_labels_that_fit():
   Task.BINARY.check_labels([0, 1, 1.0], 1)
   Task.MULTICLASS.check_labels([0, 1, 2, 2], 3)

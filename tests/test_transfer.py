@@ -243,6 +243,22 @@ def test_synthetic_rows_need_a_teacher_of_this_runs_transform(
                   synthetic_ratio=1.0)
 
 
+@pytest.mark.parametrize("labelling", ["in_process", "beam"])
+def test_unlabeled_examples_without_rows_are_refused(taxi_transform, teacher_model,
+                                                     tmp_path, labelling):
+  """An empty transfer set is an error, whichever labels it: not a run that
+  quietly learns from nothing more than its train rows."""
+  for split in ("train", "eval"):
+    os.makedirs(tmp_path / "empty" / f"Split-{split}")
+    with tf.io.TFRecordWriter(str(tmp_path / "empty" / f"Split-{split}" /
+                                  "data_tfrecord-00000.gz"), options="GZIP"):
+      pass
+  with pytest.raises(transfer.TransferSetError, match="unlabeled_examples hold no rows"):
+    run_distiller(taxi_transform, teacher_model, str(tmp_path / "out"),
+                  {"unlabeled_examples": [examples_artifact(str(tmp_path / "empty"))]},
+                  teacher_labelling=labelling)
+
+
 @pytest.fixture(scope="module")
 def second_teacher(taxi_transform, tmp_path_factory):
   """Another taxi teacher, narrower and trained for fewer steps."""

@@ -7,7 +7,7 @@ batch with this run's transform graph. Used by the Distiller's executor,
 and by any module that needs the labels (the generic models read the label's
 scale with `read_labels`).
 """
-from typing import Callable, Dict, Iterable, List
+from typing import Callable, Dict, Iterable, Iterator, List
 
 import numpy as np
 import tensorflow as tf
@@ -99,6 +99,14 @@ def read_labels(fn_args: fn_args_utils.FnArgs, schema: schema_pb2.Schema,
   return read_columns(fn_args, schema, [label_key], limit, batch_size)[label_key]
 
 
+def label_chunks(fn_args: fn_args_utils.FnArgs, schema: schema_pb2.Schema,
+                 label_key: str, batch_size: int = 65536) -> Iterator[np.ndarray]:
+  """Every label of the train split, a flat array per batch (only the label
+  column is parsed). Raises ValueError if the schema lacks it."""
+  for batch in _column_batches(fn_args, schema, [label_key], batch_size):
+    yield batch[label_key]
+
+
 def read_columns(fn_args: fn_args_utils.FnArgs, schema: schema_pb2.Schema,
                  keys: Iterable[str], limit: int,
                  batch_size: int = 8192) -> Dict[str, np.ndarray]:
@@ -109,6 +117,22 @@ def read_columns(fn_args: fn_args_utils.FnArgs, schema: schema_pb2.Schema,
   if the schema lacks one.
   """
   keys = list(keys)
+  chunks = {key: [] for key in keys}
+  count = 0
+  for batch in _column_batches(fn_args, schema, keys, min(limit, batch_size)):
+    for key in keys:
+      chunks[key].append(batch[key])
+    count += batch[keys[0]].size
+    if count >= limit:
+      break
+  return {key: (np.concatenate(parts)[:limit] if parts else np.array([]))
+          for key, parts in chunks.items()}
+
+
+def _column_batches(fn_args: fn_args_utils.FnArgs, schema: schema_pb2.Schema,
+                    keys: List[str], batch_size: int
+                    ) -> Iterator[Dict[str, np.ndarray]]:
+  """One pass over the train split parsing only `keys`: flat arrays by name."""
   columns = schema_pb2.Schema()
   columns.feature.extend(f for f in schema.feature if f.name in set(keys))
   missing = sorted(set(keys) - {f.name for f in columns.feature})
@@ -118,18 +142,8 @@ def read_columns(fn_args: fn_args_utils.FnArgs, schema: schema_pb2.Schema,
   data = fn_args.data_accessor.tf_dataset_factory(
       fn_args.train_files,
       dataset_options.TensorFlowDatasetOptions(
-          batch_size=min(limit, batch_size), num_epochs=1, shuffle=False),
+          batch_size=batch_size, num_epochs=1, shuffle=False),
       columns)
-  chunks = {key: [] for key in keys}
-  count = 0
   for batch in data:
-    for key in keys:
-      values = batch[key]
-      if isinstance(values, tf.SparseTensor):
-        values = values.values
-      chunks[key].append(values.numpy().ravel())
-    count += chunks[keys[0]][-1].size
-    if count >= limit:
-      break
-  return {key: (np.concatenate(parts)[:limit] if parts else np.array([]))
-          for key, parts in chunks.items()}
+    yield {key: (batch[key].values if isinstance(batch[key], tf.SparseTensor)
+                 else batch[key]).numpy().ravel() for key in keys}

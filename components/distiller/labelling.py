@@ -183,10 +183,19 @@ def run(pipeline: beam.Pipeline, file_patterns: Sequence[str],
   counters = result.metrics().query(
       beam.metrics.MetricsFilter().with_namespace(_NAMESPACE)
       .with_name("labelled_rows"))["counters"]
+  if not counters:
+    # A runner that reports no metrics: count what was written instead.
+    return count(output_dir)
   try:
     return int(sum(c.committed for c in counters))
   except (TypeError, ValueError):  # a runner without committed metrics
     return int(sum(c.attempted for c in counters))
+
+
+def count(output_dir: str) -> int:
+  """The records `label` wrote under `output_dir` (one pass over them)."""
+  records = tf.data.TFRecordDataset(files(output_dir), compression_type="GZIP")
+  return int(records.reduce(np.int64(0), lambda n, _: n + 1))
 
 
 def files(output_dir: str) -> List[str]:

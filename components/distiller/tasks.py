@@ -8,7 +8,7 @@ before anything heavy is imported.
 """
 
 import enum
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -79,9 +79,33 @@ class Task(str, enum.Enum):
     logit): a float label with a fractional part is a regression label.
     Regression labels must be finite numbers.
     """
-    values = np.asarray(labels).ravel()
-    if values.size == 0:
+    self.check_label_chunks([labels], output_width, where)
+
+  def check_label_chunks(self, chunks: Iterable[Sequence], output_width: int,
+                         where: str = "the label") -> int:
+    """`check_labels` over every chunk of a stream of labels (a split read
+    batch by batch), in memory of one chunk; the labels' count."""
+    count, first, varied = 0, None, False
+    for chunk in chunks:
+      values = np.asarray(chunk).ravel()
+      if not values.size:
+        continue
+      self._check_values(values, output_width, where)
+      count += values.size
+      if not varied:
+        distinct = np.unique(values)
+        first = distinct[0] if first is None else first
+        varied = distinct.size > 1 or distinct[0] != first
+    if not count:
       raise LabelError(f"{where} has no values to learn from.")
+    if not varied:
+      raise LabelError(
+          f"{where} has one value ({first!r}) in all {count:,} "
+          "examples: there is nothing to learn, and a student trained on it "
+          "answers the same for every request. Check how the label is computed.")
+    return count
+
+  def _check_values(self, values: np.ndarray, output_width: int, where: str) -> None:
     if values.dtype.kind not in "biuf":
       raise LabelError(
           f"{where} holds {values.dtype} values (e.g. {values[0]!r}); the "
@@ -89,12 +113,6 @@ class Task(str, enum.Enum):
     if not np.all(np.isfinite(values.astype(np.float64))):
       bad = values[~np.isfinite(values.astype(np.float64))][0]
       raise LabelError(f"{where} holds {bad!r}; labels must be finite numbers.")
-    distinct = np.unique(values)
-    if distinct.size == 1:
-      raise LabelError(
-          f"{where} has one value ({distinct[0]!r}) in all {values.size:,} "
-          "examples: there is nothing to learn, and a student trained on it "
-          "answers the same for every request. Check how the label is computed.")
     if self is Task.REGRESSION:
       return
     classes = self.num_classes(output_width)

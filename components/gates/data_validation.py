@@ -28,7 +28,9 @@ def describe(anomalies_uri: str, split_names: str) -> List[str]:
   for split in artifact_utils.decode_split_names(split_names):
     split_dir = os.path.join(anomalies_uri, f"Split-{split}")
     if not fileio.exists(split_dir):
-      continue
+      raise DataAnomaliesError(
+          f"The {split} split's anomalies are missing ({split_dir}): the "
+          "ExampleValidator did not validate it, so nothing was trained or pushed.")
     anomalies = anomalies_util.load_anomalies_binary(
         io_utils.get_only_uri_in_dir(split_dir))
     for feature, info in sorted(anomalies.anomaly_info.items()):
