@@ -77,7 +77,7 @@ class HandWrittenLoop:
   def __init__(self, student, teacher_logits, *, task, alpha, temperature,
                optimizer):
     self.student = student
-    self.task = tasks.Task.parse(task)
+    self.task = task
     self.alpha, self.temperature = float(alpha), float(temperature)
     self._teacher_logits = teacher_logits
     self._optimizer = optimizer
@@ -159,7 +159,7 @@ class _Inputs:
     self.tft_output = tft.TFTransformOutput(self.fn_args.transform_graph_path)
     self.teacher = teacher_lib.Teacher(
         path_utils.serving_model_path(teacher_model.uri),
-        export.model_input_spec(self.tft_output, configs.LABEL_KEY), task="binary")
+        export.model_input_spec(self.tft_output, configs.LABEL_KEY), task=tasks.Task.BINARY)
 
   def dataset(self, repeat=True, batch_size=BATCH):
     return self.fn_args.data_accessor.tf_dataset_factory(
@@ -173,7 +173,7 @@ class _Inputs:
     """steps -> runs `steps` training steps of a new student."""
     loop = loop_class(
         student_module.build_student(self.fn_args), teacher_fn,
-        task="binary", alpha=configs.ALPHA,
+        task=tasks.Task.BINARY, alpha=configs.ALPHA,
         temperature=configs.TEMPERATURE, optimizer=tf.keras.optimizers.Adam(1e-3))
     return lambda steps: loop.fit(dataset, steps)
 

@@ -329,11 +329,9 @@ def check_label(profile: LabelProfile, task: Task) -> None:
     raise TableError(f"The label column {name} has one value "
                      f"({profile.values[0] if profile.values else '-'}): a "
                      "classifier needs at least two classes.")
-  if task is Task.BINARY and profile.distinct != 2:
-    raise TableError(f"--task binary, but the label column {name} has "
+  try:
+    task.check_classes(profile.distinct)
+  except ValueError as e:
+    raise TableError(f"--task {task.value}, but the label column {name} has "
                      f"{profile.distinct} values ({', '.join(profile.values[:8])}"
-                     f"{', ...' if profile.distinct > 8 else ''}); use --task "
-                     "multiclass.")
-  if task is Task.MULTICLASS and profile.distinct == 2:
-    raise TableError(f"--task multiclass, but the label column {name} has two "
-                     f"values ({', '.join(profile.values)}); use --task binary.")
+                     f"{', ...' if profile.distinct > 8 else ''}): {e}.") from None

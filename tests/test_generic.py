@@ -326,14 +326,15 @@ FEATURE_SETS = {
 
 
 @pytest.mark.parametrize("feature_set", sorted(FEATURE_SETS))
-@pytest.mark.parametrize("task,classes", [("binary", 2), ("multiclass", 5),
-                                          ("regression", None)])
+@pytest.mark.parametrize("task,classes", [(tasks.Task.BINARY, 2),
+                                          (tasks.Task.MULTICLASS, 5),
+                                          (tasks.Task.REGRESSION, None)])
 def test_student_is_at_least_ten_times_smaller(transformed, feature_set, task,
                                                 classes):
   feats = FEATURE_SETS[feature_set](transformed)
   big = models.build_teacher(feats, task, classes, label_scale=(100.0, 20.0))
   small = models.build_student(feats, task, classes, label_scale=(100.0, 20.0))
-  width = tasks.Task.parse(task).output_width(classes)
+  width = task.output_width(classes)
   assert big.output_shape == small.output_shape == (None, width)
   assert big.count_params() >= models.MIN_COMPRESSION * small.count_params(), (
       big.count_params(), small.count_params())

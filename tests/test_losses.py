@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from distill_components.distiller import defaults
 from distill_components.distiller import losses
+from distill_components.distiller.tasks import Task
 
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
 ALPHAS = (0.0, 0.5, 0.9, 1.0)
@@ -67,7 +69,7 @@ def _hard(labels, student):
 def _loss(labels, teacher, student, alpha, t):
   out = losses.distillation_loss(
       tf.constant(labels), tf.constant(teacher), tf.constant(student),
-      task="binary", alpha=alpha, temperature=t)
+      task=Task.BINARY, alpha=alpha, temperature=t)
   return {k: float(v) for k, v in out.items()}
 
 
@@ -153,7 +155,7 @@ def test_regression_is_mse_to_teacher_and_to_labels():
   for alpha in ALPHAS:
     out = losses.distillation_loss(
         tf.constant(labels), tf.constant(teacher), tf.constant(student),
-        task="regression", alpha=alpha, temperature=4.0)
+        task=Task.REGRESSION, alpha=alpha, temperature=4.0)
     assert float(out["soft_loss"]) == pytest.approx(0.5)
     assert float(out["hard_loss"]) == pytest.approx(2.1666667)
     assert float(out["loss"]) == pytest.approx(alpha * 0.5 + (1 - alpha) * 2.1666667)
@@ -162,7 +164,7 @@ def test_regression_is_mse_to_teacher_and_to_labels():
 def test_temperature_does_not_change_regression():
   args = (tf.constant([1.0, 0.0]), tf.constant([[0.0], [1.0]]),
           tf.constant([[0.5], [0.5]]))
-  values = {float(losses.distillation_loss(*args, task="regression", alpha=0.5,
+  values = {float(losses.distillation_loss(*args, task=Task.REGRESSION, alpha=0.5,
                                            temperature=t)["loss"])
             for t in TEMPERATURES}
   assert len(values) == 1
@@ -171,40 +173,34 @@ def test_temperature_does_not_change_regression():
 @pytest.mark.parametrize("alpha", [-0.1, 1.01, float("nan")])
 def test_alpha_outside_unit_interval_is_refused(alpha):
   with pytest.raises(ValueError, match="alpha weighs the soft"):
-    losses.check_alpha_and_temperature(alpha, 2.0)
+    defaults.check_alpha(alpha)
 
 
 @pytest.mark.parametrize("temperature", [0.0, -1.0, float("nan")])
 def test_non_positive_temperature_is_refused(temperature):
   with pytest.raises(ValueError, match="temperature must be > 0"):
-    losses.check_alpha_and_temperature(0.5, temperature)
-
-
-def test_unknown_task_is_refused():
-  with pytest.raises(ValueError, match="ranking"):
-    losses.distillation_loss(tf.constant([1]), tf.constant([[0.0]]),
-                             tf.constant([[0.0]]), task="ranking", alpha=0.5,
-                             temperature=1.0)
+    defaults.check_temperature(temperature)
 
 
 def test_probabilities_round_trip_to_logits():
   binary = tf.constant([[-3.0], [0.0], [2.5]])
   np.testing.assert_allclose(
       losses.logits_from_probabilities(
-          losses.probabilities(binary, "binary")),
+          losses.probabilities(binary, Task.BINARY)),
       binary, atol=1e-4)
   # K classes: logits come back up to a per-row constant, so the softmax
   # (what the loss sees) is the same.
-  probs = losses.probabilities(tf.constant(TEACHER_3), "multiclass")
+  probs = losses.probabilities(tf.constant(TEACHER_3), Task.MULTICLASS)
   np.testing.assert_allclose(probs.numpy().sum(axis=-1), 1.0, atol=1e-6)
   np.testing.assert_allclose(
       tf.nn.softmax(losses.logits_from_probabilities(probs)), probs, atol=1e-6)
   # Regression predictions pass through untouched.
   np.testing.assert_array_equal(
-      losses.probabilities(tf.constant([[1.5]]), "regression"), [[1.5]])
+      losses.probabilities(tf.constant([[1.5]]), Task.REGRESSION), [[1.5]])
 
 
-@pytest.mark.parametrize("task,width", [("binary", 1), ("multiclass", 3), ("regression", 1)])
+@pytest.mark.parametrize("task,width", [(Task.BINARY, 1), (Task.MULTICLASS, 3),
+                                        (Task.REGRESSION, 1)])
 def test_rows_without_a_label_count_in_the_soft_term_only(task, width):
   """A transfer set's rows: the hard term is the labelled rows' mean, the soft
   term every row's, whatever labels the unlabelled rows carry."""

@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 
 from distill_components.distiller import training
+from distill_components.distiller.tasks import Task
 
 
 def _data(nan_at_batch=None, batches=40, batch=8):
@@ -40,7 +41,7 @@ def _student(seed=0):
 def _loop(seed=0):
   return training.Distillation(
       _student(seed), lambda features: features["teacher"],
-      task="binary", alpha=0.5, temperature=2.0,
+      task=Task.BINARY, alpha=0.5, temperature=2.0,
       optimizer=tf.keras.optimizers.Adam(0.05))
 
 
@@ -60,14 +61,14 @@ def test_the_student_alone_trains_beside_as_alpha_0_would_alone():
   same student trained on its own with alpha 0 ends, and the distilled
   student where it ends without a companion."""
   paired = training.Distillation(
-      _student(), lambda features: features["teacher"], task="binary", alpha=0.5,
+      _student(), lambda features: features["teacher"], task=Task.BINARY, alpha=0.5,
       temperature=2.0, optimizer=tf.keras.optimizers.Adam(0.05), alone=_student())
   last = paired.fit(_data().repeat(), 23, steps_per_execution=7)
   assert "alone_loss" in last
   solo = _loop()
   solo.fit(_data().repeat(), 23, steps_per_execution=7)
   hard_only = training.Distillation(
-      _student(), lambda features: features["teacher"], task="binary", alpha=0.0,
+      _student(), lambda features: features["teacher"], task=Task.BINARY, alpha=0.0,
       temperature=2.0, optimizer=tf.keras.optimizers.Adam(0.05))
   hard_only.fit(_data().repeat(), 23, steps_per_execution=7)
   for a, b in zip(paired.student.get_weights(), solo.student.get_weights()):
@@ -136,11 +137,12 @@ _KILLED_CHILD = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     from test_training import _data, _student
     from distill_components.distiller import training
+    from distill_components.distiller.tasks import Task
     steps_run = tf.Variable(0, dtype=tf.int64)
     def teacher(features):
       steps_run.assign_add(1)  # once per train step this process runs
       return features["teacher"]
-    loop = training.Distillation(_student(), teacher, task="binary", alpha=0.5,
+    loop = training.Distillation(_student(), teacher, task=Task.BINARY, alpha=0.5,
                                  temperature=2.0, optimizer=tf.keras.optimizers.Adam(0.05))
     slow = _data().repeat().map(lambda x, y: (x, y))
     last = loop.fit(slow, {steps}, summary_every=100, steps_per_execution=25,

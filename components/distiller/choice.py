@@ -113,7 +113,6 @@ def score(task: tasks.Task, labels: Mapping[str, np.ndarray],
   `labels`: part -> [n] labels; `predictions`: part -> model -> what serving
   returns for those rows ([n] or [n, K]). `metrics`: the task's by default.
   """
-  task = tasks.Task.parse(task)
   metrics = list(metrics) or list(metrics_lib.TASK_METRICS[task])
   models = sorted({m for by_model in predictions.values() for m in by_model})
   frames = []
@@ -177,11 +176,11 @@ def collect(dataset: tf.data.Dataset, models: Mapping[str, object]
 
 def metric_named(task: tasks.Task, name: str) -> metrics_lib.Metric:
   """The task's metric called `name` (TFMA's name or class name)."""
-  for metric in metrics_lib.TASK_METRICS[tasks.Task.parse(task)]:
+  for metric in metrics_lib.TASK_METRICS[task]:
     if name in (metric.name, metric.class_name):
       return metric
   raise ChoiceError(
-      f"choice_metric {name!r} is none of the {tasks.Task.parse(task).value} "
+      f"choice_metric {name!r} is none of the {task.value} "
       f"task's metrics {[m.name for m in metrics_lib.TASK_METRICS[task]]}.")
 
 

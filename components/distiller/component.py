@@ -16,11 +16,11 @@ from tfx.types import standard_component_specs as std
 from tfx.utils import json_utils
 
 from distill_components.distiller import choice
+from distill_components.distiller import defaults
 from distill_components.distiller import distribute
 from distill_components.distiller import executor
 from distill_components.distiller import folds as folds_lib
 from distill_components.distiller import labelling
-from distill_components.distiller import losses
 from distill_components.distiller import spec as spec_lib
 from distill_components.distiller import tasks
 from distill_components.distiller import transfer
@@ -146,8 +146,8 @@ class Distiller(base_component.BaseComponent):
       hyperparameters: Optional[types.BaseChannel] = None,
       train_args: Optional[trainer_pb2.TrainArgs] = None,
       eval_args: Optional[trainer_pb2.EvalArgs] = None,
-      temperature: Union[float, data_types.RuntimeParameter] = 1.0,
-      alpha: Union[float, data_types.RuntimeParameter] = 1.0,
+      temperature: Union[float, data_types.RuntimeParameter] = defaults.DEFAULT_TEMPERATURE,
+      alpha: Union[float, data_types.RuntimeParameter] = defaults.DEFAULT_ALPHA,
       task: Optional[str] = None,
       raw_label_keys: Sequence[str] = (),
       batch_size: int = 256,
@@ -293,10 +293,12 @@ class Distiller(base_component.BaseComponent):
           f"module_file={module_file!r}, build_student={build_student!r}.")
     if isinstance(module_file, str):
       check_student_module(module_file)
-    if not _is_runtime(alpha) and not _is_runtime(temperature):
-      losses.check_alpha_and_temperature(alpha, temperature)
-    if task is not None:
-      task = tasks.Task.parse(task).value
+    if not _is_runtime(alpha):
+      defaults.check_alpha(alpha)
+    if not _is_runtime(temperature):
+      defaults.check_temperature(temperature)
+    # The task's name, parsed once here; the spec carries its value.
+    task = tasks.Task.parse(task) if task is not None else None
     if teacher_outputs not in (None, "logits", "probabilities"):
       raise ValueError("teacher_outputs must be 'logits' or 'probabilities' (or "
                        f"unset); got {teacher_outputs!r}.")
@@ -325,7 +327,7 @@ class Distiller(base_component.BaseComponent):
     transfer.check_ratio(synthetic_ratio)
     choice.check_fraction(validation_fraction)
     if choice_metric is not None and task is not None:
-      choice.metric_named(tasks.Task.parse(task), choice_metric)
+      choice.metric_named(task, choice_metric)
     if not isinstance(teacher_model, types.BaseChannel):
       teachers = list(teacher_model)
       if not teachers or not all(isinstance(c, types.BaseChannel) for c in teachers):
@@ -348,7 +350,7 @@ class Distiller(base_component.BaseComponent):
         raw_label_keys=json_utils.dumps(list(raw_label_keys)),
         temperature=temperature if _is_runtime(temperature) else float(temperature),
         alpha=alpha if _is_runtime(alpha) else float(alpha),
-        task=task,
+        task=task.value if task else None,
         batch_size=int(batch_size),
         learning_rate=float(learning_rate),
         seed=int(seed),

@@ -53,7 +53,6 @@ def serving_signatures(model: tf.keras.Model,
                        label_key: str, raw_label_keys: Iterable[str],
                        task: tasks.Task) -> Dict[str, Callable]:
   """The three signatures above for a Keras model that emits logits."""
-  task = tasks.Task.parse(task)
   # Tracked as an attribute so the Transform graph's assets are saved.
   model.tft_layer = tf_transform_output.transform_features_layer()
   raw_spec = tf_transform_output.raw_feature_spec()
@@ -98,7 +97,6 @@ def save_model(model: tf.keras.Model, export_dir: str,
   Raises:
     ValueError: for a classifier whose output is a sigmoid or softmax.
   """
-  task = tasks.Task.parse(task)
   signatures = serving_signatures(
       model, tf_transform_output, label_key=label_key,
       raw_label_keys=raw_label_keys, task=task)

@@ -25,9 +25,9 @@ from tfx.utils import proto_utils
 
 from distill_components.distiller import choice
 from distill_components.distiller import data
+from distill_components.distiller import defaults
 from distill_components.distiller import export
 from distill_components.distiller import labelling
-from distill_components.distiller import losses
 from distill_components.distiller import metrics as metrics_lib
 from distill_components.distiller import soft_labels
 from distill_components.distiller import spec as spec_lib
@@ -102,9 +102,13 @@ class Inputs:
 def check(input_dict: Dict[str, List[types.Artifact]],
           fn_args: fn_args_utils.FnArgs, exec_properties: Dict[str, Any]) -> Inputs:
   """Every input of the execution, checked; raises naming the first problem."""
-  alpha = float(exec_properties[spec_lib.ALPHA_KEY])
-  temperature = float(exec_properties[spec_lib.TEMPERATURE_KEY])
-  losses.check_alpha_and_temperature(alpha, temperature)
+  alpha = defaults.check_alpha(float(exec_properties[spec_lib.ALPHA_KEY]))
+  temperature = defaults.check_temperature(
+      float(exec_properties[spec_lib.TEMPERATURE_KEY]))
+  # The task arrives as its name and is parsed here, once; unset: binary or
+  # multiclass, by the teacher's width (known once the teacher is read).
+  task = (tasks.Task.parse(exec_properties[spec_lib.TASK_KEY])
+          if exec_properties.get(spec_lib.TASK_KEY) else None)
   if not fn_args.train_steps:
     raise ValueError("train_args.num_steps must be > 0.")
   label_key = exec_properties[spec_lib.LABEL_KEY_KEY]
@@ -121,18 +125,16 @@ def check(input_dict: Dict[str, List[types.Artifact]],
     raise teacher_lib.TeacherContractError("The teacher_model input holds no Model.")
   teacher_dirs = [path_utils.serving_model_path(
       a.uri, path_utils.is_old_model_artifact(a)) for a in teacher_artifacts]
-  task = exec_properties.get(spec_lib.TASK_KEY)
   reading = dict(
-      # Unset: classification; binary or multiclass follows from the width.
-      task=tasks.Task.parse(task or tasks.Task.BINARY),
+      # Unset: classification, read the same whatever the number of classes.
+      task=task or tasks.Task.BINARY,
       signature_name=exec_properties.get(spec_lib.TEACHER_SIGNATURE_KEY) or None,
       outputs=exec_properties.get(spec_lib.TEACHER_OUTPUTS_KEY) or None,
       imports=json_utils.loads(exec_properties.get(spec_lib.TEACHER_IMPORTS_KEY) or "[]"))
   # One teacher, or several whose outputs are averaged.
   teachers = [teacher_lib.Teacher(d, feature_spec, **reading) for d in teacher_dirs]
   teacher = teacher_lib.one_or_ensemble(teachers)
-  task = tasks.Task.parse(task if task is not None else (
-      tasks.Task.BINARY if teacher.width == 1 else tasks.Task.MULTICLASS))
+  task = task or (tasks.Task.BINARY if teacher.width == 1 else tasks.Task.MULTICLASS)
   try:
     task.check_width(teacher.width)
   except ValueError as e:

@@ -28,22 +28,15 @@ Every loss here is a batch mean, built on Keras's own losses (per example,
 then averaged here: Keras refuses its own averaging inside a tf.distribute
 replica, where a batch is a replica's share); this module
 imports no orchestrator so it can be tested with numbers worked out by hand.
+The defaults and ranges of T and alpha are in defaults.py (no TensorFlow), and
+the task is a `tasks.Task`, parsed where it arrives as a string.
 """
 
-from typing import Dict, Optional, Union
+from typing import Dict, Optional
 
 import tensorflow as tf
 
 from distill_components.distiller import tasks
-
-
-def check_alpha_and_temperature(alpha: float, temperature: float) -> None:
-  """Raises ValueError unless 0 <= alpha <= 1 and temperature > 0."""
-  if not 0.0 <= alpha <= 1.0:
-    raise ValueError(
-        f"alpha weighs the soft (teacher) term and must lie in [0, 1]; got {alpha!r}.")
-  if not temperature > 0.0:
-    raise ValueError(f"temperature must be > 0; got {temperature!r}.")
 
 
 def _bernoulli(logits: tf.Tensor) -> tf.Tensor:
@@ -97,13 +90,13 @@ def _hard_per_example(labels: tf.Tensor, student_logits: tf.Tensor,
 
 
 def hard_term(labels: tf.Tensor, student_outputs: tf.Tensor, *,
-              task: Union[tasks.Task, str],
+              task: tasks.Task,
               labelled: Optional[tf.Tensor] = None) -> tf.Tensor:
   """The hard term alone: cross-entropy with the labels (regression: MSE), the
   mean over the `labelled` rows (None: every row). A student trained on it
   alone is the student without its teacher (alpha 0)."""
   per_example = _hard_per_example(labels, student_outputs,
-                                  tasks.Task.parse(task).is_classification)
+                                  task.is_classification)
   if labelled is None:
     return tf.reduce_mean(per_example)
   return _labelled_mean(per_example, labelled)
@@ -111,7 +104,7 @@ def hard_term(labels: tf.Tensor, student_outputs: tf.Tensor, *,
 
 def distillation_loss(labels: tf.Tensor, teacher_outputs: tf.Tensor,
                       student_outputs: tf.Tensor, *,
-                      task: Union[tasks.Task, str], alpha: float,
+                      task: tasks.Task, alpha: float,
                       temperature: float,
                       labelled: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
   """Returns {'loss', 'soft_loss', 'hard_loss'}, each a scalar batch mean.
@@ -129,8 +122,7 @@ def distillation_loss(labels: tf.Tensor, teacher_outputs: tf.Tensor,
       others, a transfer set's, count in the soft term only; their `labels`
       are ignored). None: every row.
   """
-  classification = tasks.Task.parse(task).is_classification
-  if classification:
+  if task.is_classification:
     soft = soft_loss(teacher_outputs, student_outputs, temperature)
   else:
     soft = tf.reduce_mean(tf.keras.losses.MeanSquaredError(
@@ -144,9 +136,9 @@ def distillation_loss(labels: tf.Tensor, teacher_outputs: tf.Tensor,
   }
 
 
-def probabilities(logits: tf.Tensor, task: Union[tasks.Task, str]) -> tf.Tensor:
+def probabilities(logits: tf.Tensor, task: tasks.Task) -> tf.Tensor:
   """What serving returns at temperature 1: sigmoid / softmax / identity."""
-  if not tasks.Task.parse(task).is_classification:
+  if not task.is_classification:
     return logits
   if logits.shape[-1] == 1:
     return tf.sigmoid(logits)

@@ -38,15 +38,20 @@ CHOICE_METRIC_KEY = "choice_metric"
 COMPARE_ALONE_KEY = "compare_alone"
 
 
+def _optional(type_) -> ExecutionParameter:
+  """A parameter the Distiller may leave unset."""
+  return ExecutionParameter(type=type_, optional=True)
+
+
 class DistillerSpec(ComponentSpec):
   """Distiller component spec."""
 
   PARAMETERS = {
       std.TRAIN_ARGS_KEY: ExecutionParameter(type=trainer_pb2.TrainArgs),
       std.EVAL_ARGS_KEY: ExecutionParameter(type=trainer_pb2.EvalArgs),
-      std.MODULE_FILE_KEY: ExecutionParameter(type=str, optional=True),
-      std.MODULE_PATH_KEY: ExecutionParameter(type=str, optional=True),
-      BUILD_STUDENT_KEY: ExecutionParameter(type=str, optional=True),
+      std.MODULE_FILE_KEY: _optional(str),
+      std.MODULE_PATH_KEY: _optional(str),
+      BUILD_STUDENT_KEY: _optional(str),
       LABEL_KEY_KEY: ExecutionParameter(type=str),
       # JSON list of raw columns serving requests do not carry.
       RAW_LABEL_KEYS_KEY: ExecutionParameter(type=str),
@@ -54,44 +59,44 @@ class DistillerSpec(ComponentSpec):
       ALPHA_KEY: ExecutionParameter(type=float),
       # binary | multiclass | regression; unset: binary or multiclass by the
       # teacher's output width.
-      TASK_KEY: ExecutionParameter(type=str, optional=True),
+      TASK_KEY: _optional(str),
       BATCH_SIZE_KEY: ExecutionParameter(type=int),
       LEARNING_RATE_KEY: ExecutionParameter(type=float),
       # Unset: `transformed_logits` if the teacher has it, else its Keras model.
-      TEACHER_SIGNATURE_KEY: ExecutionParameter(type=str, optional=True),
+      TEACHER_SIGNATURE_KEY: _optional(str),
       # "logits" | "probabilities", for a teacher whose head cannot be seen.
-      TEACHER_OUTPUTS_KEY: ExecutionParameter(type=str, optional=True),
+      TEACHER_OUTPUTS_KEY: _optional(str),
       # 1: compute the teacher's outputs once per train example and reuse
       # them every epoch; 0: call the teacher on every batch.
-      CACHE_TEACHER_OUTPUTS_KEY: ExecutionParameter(type=int, optional=True),
+      CACHE_TEACHER_OUTPUTS_KEY: _optional(int),
       # JSON list of Python modules imported before the teacher is loaded:
       # those registering its custom ops (TF-DF: tensorflow_decision_forests).
-      TEACHER_IMPORTS_KEY: ExecutionParameter(type=str, optional=True),
+      TEACHER_IMPORTS_KEY: _optional(str),
       # k > 1: the teacher's Model artifact must hold k out-of-fold models
       # (folds.py); 0 or unset: they are used if it has them.
-      TEACHER_FOLDS_KEY: ExecutionParameter(type=int, optional=True),
+      TEACHER_FOLDS_KEY: _optional(int),
       # Synthetic transfer-set rows per train example (transfer.py); 0: none.
-      SYNTHETIC_RATIO_KEY: ExecutionParameter(type=float, optional=True),
+      SYNTHETIC_RATIO_KEY: _optional(float),
       # auto | none | mirrored | multi_worker: the tf.distribute strategy
       # (distribute.py); unset: auto, from TF_CONFIG and the local devices.
-      DISTRIBUTION_KEY: ExecutionParameter(type=str, optional=True),
+      DISTRIBUTION_KEY: _optional(str),
       # beam | in_process: where the once-before-training teacher pass runs
       # (labelling.py); unset: in_process (faster on one machine: bench/labelling.py).
-      TEACHER_LABELLING_KEY: ExecutionParameter(type=str, optional=True),
+      TEACHER_LABELLING_KEY: _optional(str),
       # Seeds Python, NumPy and TensorFlow before the student is built: its
       # first weights and its batches' order; unset: 0.
-      SEED_KEY: ExecutionParameter(type=int, optional=True),
+      SEED_KEY: _optional(int),
       # The share of train rows held out, by a hash of their features, to
       # choose between the distilled student and the student alone
       # (choice.py); unset: choice.DEFAULT_VALIDATION_FRACTION.
-      VALIDATION_FRACTION_KEY: ExecutionParameter(type=float, optional=True),
+      VALIDATION_FRACTION_KEY: _optional(float),
       # The metric that chooses (a TFMA name of the task's metrics, e.g. auc);
       # unset: the task's first (metrics.TASK_METRICS).
-      CHOICE_METRIC_KEY: ExecutionParameter(type=str, optional=True),
+      CHOICE_METRIC_KEY: _optional(str),
       # 0: no student alone, no validation cut; the distilled student goes
       # on (choice.py); unset: 1.
-      COMPARE_ALONE_KEY: ExecutionParameter(type=int, optional=True),
-      std.CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
+      COMPARE_ALONE_KEY: _optional(int),
+      std.CUSTOM_CONFIG_KEY: _optional(str),
   }
   INPUTS = {
       # One Model, or several (a union channel) whose outputs are averaged.

@@ -1,8 +1,11 @@
 """What a learning task is: binary, multi-class or regression.
 
 The one place that knows how a task shapes a model and its labels: how many
-outputs the model emits, what serving returns, which labels are valid. The
-rest of the code asks a `Task` value instead of branching on its name.
+classes it has, how many outputs the model emits, what serving returns, which
+labels are valid. The rest of the code asks a `Task` value instead of
+branching on its name; a task's name is parsed (`Task.parse`) once, where it
+arrives as a string: the Distiller's arguments and exec_properties, the
+pipeline's settings, a module's custom_config, MLMD.
 Pure Python and NumPy: no TensorFlow, no TFX, so the command line can use it
 before anything heavy is imported.
 """
@@ -44,15 +47,38 @@ class Task(str, enum.Enum):
     """The key of `serving_default`'s one output."""
     return "predictions" if self is Task.REGRESSION else "probabilities"
 
+  def check_classes(self, classes: Optional[int]) -> None:
+    """Raises ValueError unless a label of `classes` classes fits the task.
+
+    The one statement of the rule: binary has exactly 2 classes, multiclass
+    3 or more, regression none; None (not known yet) fits every task. The
+    message (lower case, no full stop: callers put it in their own) says
+    which task to use instead.
+    """
+    if classes is None:
+      return
+    if self is Task.REGRESSION:
+      raise ValueError(f"a regression label has no classes (got {classes}); leave "
+                       "them unset, or use task binary (2 classes) or multiclass "
+                       "(3 or more)")
+    if classes < 2:
+      raise ValueError(f"a classifier needs at least 2 classes, not {classes}")
+    if self is Task.BINARY and classes != 2:
+      raise ValueError(f"the binary task has 2 classes, not {classes}; use "
+                       "task multiclass")
+    if self is Task.MULTICLASS and classes < 3:
+      raise ValueError(f"the multiclass task needs >= 3 classes, not {classes}; "
+                       "use task binary")
+
   def output_width(self, num_classes: Optional[int] = None) -> int:
     """Outputs per example: one logit (binary), K logits, one prediction."""
-    if self is Task.MULTICLASS:
-      if not num_classes or num_classes < 3:
-        raise ValueError(
-            f"A multiclass model needs the number of classes (>= 3); got "
-            f"{num_classes!r}. Two classes are the binary task.")
-      return int(num_classes)
-    return 1
+    self.check_classes(num_classes)
+    if self is not Task.MULTICLASS:
+      return 1
+    if num_classes is None:
+      raise ValueError("A multiclass model needs the number of classes (>= 3); "
+                       "got None.")
+    return int(num_classes)
 
   def num_classes(self, output_width: int) -> Optional[int]:
     """The number of classes a model of this width predicts (None: regression)."""
@@ -62,11 +88,13 @@ class Task(str, enum.Enum):
 
   def check_width(self, width: int) -> None:
     """Raises ValueError unless a model emitting `width` outputs fits the task."""
-    if self is Task.MULTICLASS and width < 3:
-      raise ValueError(
-          f"The multiclass task needs a model emitting one logit per class "
-          f"(>= 3); this one emits {width}. Use task 'binary' for two classes.")
-    if self is not Task.MULTICLASS and width != 1:
+    if self is Task.MULTICLASS:
+      try:
+        self.check_classes(self.num_classes(width))
+      except ValueError as e:
+        raise ValueError(f"The model emits {width} per example "
+                         f"({self.num_classes(width)} classes): {e}.") from None
+    elif width != 1:
       raise ValueError(
           f"The {self.value} task needs a model emitting one value per example; "
           f"this one emits {width}.")

@@ -81,7 +81,6 @@ class Teacher:
   def __init__(self, model_dir: str, feature_spec: Dict[str, tf.TensorSpec], *,
                task: tasks.Task, signature_name: Optional[str] = None,
                outputs: Optional[str] = None, imports: Sequence[str] = ()):
-    task = tasks.Task.parse(task)
     if outputs not in (None, *_KINDS):
       raise TeacherContractError(
           f"teacher_outputs must be 'logits' or 'probabilities'; got {outputs!r}.")

@@ -60,6 +60,7 @@ class DistillationModel(tf.keras.Model):
   logits) from the teacher-output cache, or (features, labels, teacher
   logits, labelled) with a transfer set. Each train step returns its own loss
   terms (not running means), so logs and curves show the step's values.
+  `task`, `alpha` and `temperature` arrive checked (inputs.py, defaults.py).
   """
 
   def __init__(self, student: tf.keras.Model, teacher_logits: TeacherFn, *,
@@ -71,9 +72,8 @@ class DistillationModel(tf.keras.Model):
     # only (the hard term, alpha 0), with an optimizer of its own.
     self.alone = alone
     self.alone_optimizer = alone_optimizer
-    losses.check_alpha_and_temperature(alpha, temperature)
     self.student = student
-    self.task = tasks.Task.parse(task)
+    self.task = task
     self.alpha = float(alpha)
     self.temperature = float(temperature)
     self.teacher_logits = teacher_logits

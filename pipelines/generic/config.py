@@ -122,24 +122,16 @@ def parse(custom_config: Optional[Mapping[str, Any]]) -> Config:
     label_values = tuple(str(v) for v in label_values)
     if len(set(label_values)) != len(label_values):
       raise ValueError(f"{LABEL_VALUES} repeats a value: {list(label_values)}")
-    if not task.is_classification:
-      raise ValueError(f"A regression label has no classes: {LABEL_VALUES} "
-                       f"must be unset; got {list(label_values)}.")
   num_classes = values.get(NUM_CLASSES)
   num_classes = None if num_classes is None else int(num_classes)
-  if task is tasks.Task.BINARY:
-    num_classes = num_classes or 2
-  elif task is tasks.Task.MULTICLASS and num_classes is None and label_values:
+  if label_values:
+    if num_classes not in (None, len(label_values)):
+      raise ValueError(f"{NUM_CLASSES} is {num_classes} but {LABEL_VALUES} lists "
+                       f"{len(label_values)} values: {list(label_values)}.")
     num_classes = len(label_values)
-  if task is tasks.Task.REGRESSION:
-    num_classes = None
-  if label_values and num_classes != len(label_values):
-    raise ValueError(f"{NUM_CLASSES} is {num_classes} but {LABEL_VALUES} lists "
-                     f"{len(label_values)} values: {list(label_values)}.")
-  if task is tasks.Task.BINARY and num_classes != 2:
-    raise ValueError(f"The binary task has 2 classes, not {num_classes}.")
-  if task is tasks.Task.MULTICLASS and num_classes is not None:
-    task.output_width(num_classes)  # Raises for fewer than 3 classes.
+  task.check_classes(num_classes)
+  if task is tasks.Task.BINARY:
+    num_classes = 2
   raw_label_keys = values.get(RAW_LABEL_KEYS)
   raw_label_keys = (label,) if raw_label_keys is None else tuple(raw_label_keys)
   if label not in raw_label_keys:

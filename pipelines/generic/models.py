@@ -178,12 +178,12 @@ def _head(x: tf.Tensor, task: tasks.Task, classes: Optional[int],
                                    name="prediction")(standardized)
 
 
-def build_teacher(feats: Sequence[Feature], task, num_classes: Optional[int] = None,  # pylint: disable=redefined-outer-name
+def build_teacher(feats: Sequence[Feature], task: tasks.Task,
+                  num_classes: Optional[int] = None,  # pylint: disable=redefined-outer-name
                   label_scale: Scale = (0.0, 1.0),
                   hidden_units: Optional[Sequence[int]] = None,
                   scales: Optional[Dict[str, Scale]] = None) -> tf.keras.Model:
   """The wide MLP teacher (uncompiled), emitting logits / predictions."""
-  task = tasks.Task.parse(task)
   inputs = keras_inputs(feats)
   x = encoded(inputs, feats, lambda _: TEACHER_EMBEDDING_DIM, scales)
   for units in hidden_units or TEACHER_HIDDEN_UNITS:
@@ -193,12 +193,12 @@ def build_teacher(feats: Sequence[Feature], task, num_classes: Optional[int] = N
                         name="teacher")
 
 
-def build_student(feats: Sequence[Feature], task, num_classes: Optional[int] = None,  # pylint: disable=redefined-outer-name
+def build_student(feats: Sequence[Feature], task: tasks.Task,
+                  num_classes: Optional[int] = None,  # pylint: disable=redefined-outer-name
                   label_scale: Scale = (0.0, 1.0),
                   hidden_units: Optional[Sequence[int]] = None,
                   scales: Optional[Dict[str, Scale]] = None) -> tf.keras.Model:
   """The small MLP student (uncompiled), emitting logits / predictions."""
-  task = tasks.Task.parse(task)
   hidden_units = tuple(hidden_units or STUDENT_HIDDEN_UNITS)
   inputs = keras_inputs(feats)
   x = encoded(inputs, feats, lambda n: student_embedding_dim(

@@ -6,7 +6,7 @@ import importlib.util
 import os
 from typing import Any
 
-from distill_pipelines import settings as settings_lib
+from distill_components.distiller import defaults
 from distill_pipelines.settings import Settings
 from distill_pipelines.taxi import features
 
@@ -45,8 +45,8 @@ EVAL_STEPS = 150
 DISTILL_TRAIN_STEPS = 1000
 # From bench/distill.py's T x alpha grid over four tasks (the smallest worst
 # gap to each task's best cell, in seed spreads): the project's defaults.
-TEMPERATURE = settings_lib.DEFAULT_TEMPERATURE
-ALPHA = settings_lib.DEFAULT_ALPHA
+TEMPERATURE = defaults.DEFAULT_TEMPERATURE
+ALPHA = defaults.DEFAULT_ALPHA
 
 # Every day of the week must pass the gates on its own: a student that serves
 # weekend trips worse is not pushed. Not payment_type: cash trips carry no
