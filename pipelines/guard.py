@@ -62,15 +62,12 @@ def close_unfinished(sqlite_path: str, pipeline_name: str, *, reason: str,
   """Marks this pipeline's RUNNING executions FAILED (or CANCELED) with
   `reason`; with `since_ms`, only those created then or later. Returns the
   node ids marked. Call it holding the root's lock."""
-  if not os.path.exists(sqlite_path):
+  if not os.path.isfile(sqlite_path):
     return []
-  from ml_metadata import metadata_store  # pylint: disable=g-import-not-at-top
   from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = sqlite_path
-  config.sqlite.connection_mode = (
-      metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE)
-  store = metadata_store.MetadataStore(config)
+  from distill_pipelines import mlmd  # pylint: disable=g-import-not-at-top
+  # Read-write, never create: only an existing store has executions to close.
+  store = mlmd.open_store(sqlite_path, writable=True)
   pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
   if pipeline is None:
     return []
@@ -78,13 +75,11 @@ def close_unfinished(sqlite_path: str, pipeline_name: str, *, reason: str,
   stale = [e for e in store.get_executions_by_context(pipeline.id)
            if e.last_known_state == state.RUNNING
            and (since_ms is None or e.create_time_since_epoch >= since_ms)]
-  prefix = pipeline_name + "."
   marked = []
   for execution in stale:
     execution.last_known_state = state.CANCELED if canceled else state.FAILED
     execution.custom_properties[properties.UNFINISHED_REASON].string_value = reason
-    marked += [c.name[len(prefix):] for c in store.get_contexts_by_execution(execution.id)
-               if c.type == "node" and c.name.startswith(prefix)]
+    marked += mlmd.node_ids(store, execution.id, pipeline_name)
   if stale:
     store.put_executions(stale)
   return marked

@@ -1,7 +1,8 @@
 """Names shared by the pipeline, the gates and the summary.
 
-Component ids, the models' names in the Evaluators' results, and the gates'
-names, so no module imports another just for a string.
+Component ids, the models' names in the Evaluators' results, the gates'
+names, and the keys of the components' inputs and outputs, so no module
+imports another just for a string.
 """
 
 # The models in the Evaluators' EvalConfigs and results.
@@ -27,3 +28,15 @@ GATES = {
     FIDELITY_EVALUATOR: "fidelity (student vs teacher)",
     NO_REGRESSION_EVALUATOR: "no regression (student vs serving model)",
 }
+
+# The keys of TFX components' inputs and outputs, as MLMD records them: TFX's
+# own `standard_component_specs` values (tests/test_gates.py checks they are),
+# named here because importing TFX takes half a minute.
+MODEL_KEY = "model"
+BASELINE_MODEL_KEY = "baseline_model"
+MODEL_RUN_KEY = "model_run"
+EXAMPLES_KEY = "examples"
+SCHEMA_KEY = "schema"
+EVALUATION_KEY = "evaluation"
+BLESSING_KEY = "blessing"
+PUSHED_MODEL_KEY = "pushed_model"

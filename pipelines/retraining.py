@@ -23,9 +23,9 @@ import dataclasses
 import os
 from typing import Optional
 
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from distill_pipelines import mlmd
 from distill_pipelines import names
 from distill_pipelines.settings import Settings
 
@@ -51,16 +51,6 @@ class TrainedTeacher:
   span: int
 
 
-def open_store(sqlite_path: str) -> Optional[metadata_store.MetadataStore]:
-  if not os.path.exists(sqlite_path):
-    return None
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = sqlite_path
-  config.sqlite.connection_mode = (
-      metadata_store_pb2.SqliteMetadataSourceConfig.READONLY)
-  return metadata_store.MetadataStore(config)
-
-
 def _complete_executions(store, pipeline_name: str, node_id: str):
   node = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
   if node is None:
@@ -70,19 +60,13 @@ def _complete_executions(store, pipeline_name: str, node_id: str):
                  if e.last_known_state in done), key=lambda e: e.id)
 
 
-def _artifacts(store, execution_id: int, event_type, key: str):
-  events = [e for e in store.get_events_by_execution_ids([execution_id])
-            if e.type == event_type and e.path.steps and e.path.steps[0].key == key]
-  return store.get_artifacts_by_id([e.artifact_id for e in events])
-
-
-def first_schema_uri(store, pipeline_name: str) -> Optional[str]:
-  """The schema the first completed SchemaGen run of this pipeline inferred."""
-  for execution in _complete_executions(store, pipeline_name, names.SCHEMA_GEN):
-    found = _artifacts(store, execution.id, metadata_store_pb2.Event.OUTPUT,
-                       "schema")
-    if found:
-      return found[0].uri
+def first_schema_uri(handle, pipeline_name: str) -> Optional[str]:
+  """The schema the first completed SchemaGen run of this pipeline inferred
+  (`handle`: an entered `mlmd.connect(...)`)."""
+  for execution in _complete_executions(handle.store, pipeline_name, names.SCHEMA_GEN):
+    schema = mlmd.execution(handle, execution.id).output(names.SCHEMA_KEY)
+    if schema is not None:
+      return schema.uri
   return None
 
 
@@ -104,44 +88,36 @@ def keep_schema(schema_uri: str, out_dir: str) -> str:
   return path
 
 
-def _producer_inputs(store, artifact_id: int, key: str):
-  """The `key` inputs of the execution that wrote artifact `artifact_id`."""
-  outputs = [e for e in store.get_events_by_artifact_ids([artifact_id])
-             if e.type == metadata_store_pb2.Event.OUTPUT]
-  if not outputs:
-    return []
-  return _artifacts(store, outputs[0].execution_id, metadata_store_pb2.Event.INPUT, key)
-
-
-def _pushed_in_run(store, execution_id: int) -> bool:
+def _pushed_in_run(handle, execution_id: int) -> bool:
   """Whether the pipeline run of `execution_id` pushed a student."""
   from distill_components.distiller import properties  # pylint: disable=g-import-not-at-top
-  runs = [c for c in store.get_contexts_by_execution(execution_id)
+  runs = [c for c in handle.store.get_contexts_by_execution(execution_id)
           if c.type == "pipeline_run"]
   for run in runs:
-    for execution in store.get_executions_by_context(run.id):
-      for pushed in _artifacts(store, execution.id, metadata_store_pb2.Event.OUTPUT,
-                               "pushed_model"):
-        value = pushed.custom_properties.get(properties.PUSHED)
-        if value is not None and value.int_value == 1:
+    for execution in handle.store.get_executions_by_context(run.id):
+      outputs = mlmd.execution(handle, execution.id).outputs
+      for pushed in outputs.get(names.PUSHED_MODEL_KEY, []):
+        if mlmd.custom(pushed, properties.PUSHED) == 1:
           return True
   return False
 
 
-def latest_teacher(store, pipeline_name: str) -> Optional[TrainedTeacher]:
+def latest_teacher(handle, pipeline_name: str) -> Optional[TrainedTeacher]:
   """The newest teacher the Trainer wrote whose run pushed its student (the
   teacher behind the model serving, not one whose student the gates
   refused), and the ExampleGen span it was trained on (Trainer <- Transform's
-  examples <- ExampleGen's, which carry the span)."""
-  for execution in reversed(_complete_executions(store, pipeline_name, names.TRAINER)):
-    if not _pushed_in_run(store, execution.id):
+  examples <- ExampleGen's, which carry the span). `handle`: an entered
+  `mlmd.connect(...)`."""
+  for execution in reversed(_complete_executions(handle.store, pipeline_name,
+                                                 names.TRAINER)):
+    if not _pushed_in_run(handle, execution.id):
       continue
-    models = _artifacts(store, execution.id, metadata_store_pb2.Event.OUTPUT, "model")
-    examples = _artifacts(store, execution.id, metadata_store_pb2.Event.INPUT,
-                          "examples")
-    raw = _producer_inputs(store, examples[0].id, "examples") if examples else []
-    if models and raw and "span" in raw[0].custom_properties:
-      return TrainedTeacher(models[0].uri, int(raw[0].custom_properties["span"].int_value))
+    trainer = mlmd.execution(handle, execution.id)
+    model, examples = trainer.output(names.MODEL_KEY), trainer.input(names.EXAMPLES_KEY)
+    transform = mlmd.producer(handle, examples.id) if examples else None
+    span = mlmd.custom(transform.input(names.EXAMPLES_KEY), "span") if transform else None
+    if model is not None and span is not None:
+      return TrainedTeacher(model.uri, int(span))
   return None
 
 
@@ -154,13 +130,13 @@ def newest_span(settings: Settings) -> Optional[int]:
   return max(keyed)[0] if keyed else None
 
 
-def _teacher_plan(settings: Settings, store):
+def _teacher_plan(settings: Settings, handle):
   """(settings, note) for reusing the latest teacher, or (settings, None)."""
   every = settings.reuse_teacher_spans
   if not every or settings.teacher_model:
     return settings, None
   span = newest_span(settings)
-  found = latest_teacher(store, settings.pipeline_name) if store else None
+  found = latest_teacher(handle, settings.pipeline_name) if handle else None
   if span is None or found is None:
     return settings, f"trained on span {span} (no teacher to reuse yet)"
   age = span - found.span
@@ -176,16 +152,22 @@ def _teacher_plan(settings: Settings, store):
 
 def plan(settings: Settings, metadata_path: str) -> Plan:
   """The schema and teacher of the run about to start (see module docstring)."""
-  store = open_store(metadata_path)
+  if not os.path.isfile(metadata_path):  # the first run: nothing kept yet
+    return _plan(settings, None)
+  with mlmd.connect(metadata_path) as handle:
+    return _plan(settings, handle)
+
+
+def _plan(settings: Settings, handle) -> Plan:
   schema_note = "inferred from this span (first run)"
   if settings.schema_file:
     schema_note = f"imported from {settings.schema_file}"
-  elif store is not None:
-    first = first_schema_uri(store, settings.pipeline_name)
+  elif handle is not None:
+    first = first_schema_uri(handle, settings.pipeline_name)
     if first:
       kept = keep_schema(first, os.path.join(settings.pipeline_root,
                                              KEPT_SCHEMA_DIR))
       settings = settings.replace(schema_file=kept)
       schema_note = f"kept from the first run ({first})"
-  settings, teacher_note = _teacher_plan(settings, store)
+  settings, teacher_note = _teacher_plan(settings, handle)
   return Plan(settings, schema_note, teacher_note)

@@ -39,9 +39,10 @@ def _cluster(workers: int, chief: bool = False):
     ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "chief",
                                                                  "index": 0}}, True, 2),
 ])
-def test_the_chief_is_named_by_tf_config(config, chief, size):
-  assert distribute.is_chief(config) is chief
-  assert distribute.cluster_size(config) == size
+def test_the_chief_is_named_by_tf_config(config, chief, size, monkeypatch):
+  monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+  assert distribute.is_chief() is chief
+  assert distribute.cluster_size() == size
 
 
 def test_a_strategy_that_does_not_fit_is_named(monkeypatch):
@@ -51,8 +52,11 @@ def test_a_strategy_that_does_not_fit_is_named(monkeypatch):
   with pytest.raises(distribute.DistributionError, match="must be one of"):
     distribute.strategy("tpu")
   monkeypatch.setenv("TF_CONFIG", "{not json")
-  with pytest.raises(distribute.DistributionError, match="TF_CONFIG is not JSON"):
-    distribute.tf_config()
+  for call in (lambda: distribute.strategy("auto"), distribute.is_chief):
+    with pytest.raises(distribute.DistributionError, match="TF_CONFIG is not JSON"):
+      call()
+  monkeypatch.setenv("TF_CONFIG", " ")  # blank: as if unset
+  assert distribute.cluster_size() == 0 and distribute.is_chief()
   monkeypatch.delenv("TF_CONFIG")
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   # One CPU here: auto trains without a strategy.

@@ -1,6 +1,8 @@
 """What a person sees after a run: the text summary and report.html.
 
-- `mlmd`: the one reader of ML Metadata (TFX's and MLMD's helpers);
+Everything is read back from ML Metadata through `distill_pipelines.mlmd`
+(the one reader, on TFX's and MLMD's helpers) and from what TFMA wrote:
+
 - `evaluation`: what TFMA wrote for each gate (figures per slice, plots,
   thresholds, failures);
 - `summary`: `RunSummary`, `summarize` and `render`, the text
@@ -15,9 +17,9 @@ TFX: the command line imports it before it checks its flags.
 """
 
 from distill_pipelines.report.evaluation import gate_failures
-from distill_pipelines.report.mlmd import ComponentRun
-from distill_pipelines.report.mlmd import component_runs
-from distill_pipelines.report.mlmd import open_store
+from distill_pipelines.mlmd import ComponentRun
+from distill_pipelines.mlmd import component_runs
+from distill_pipelines.mlmd import open_store
 from distill_pipelines.report.summary import GateResult
 from distill_pipelines.report.summary import ModelSide
 from distill_pipelines.report.summary import NAME_WIDTH

@@ -1,7 +1,7 @@
 """What report.html shows about one run: `read` gathers it into a `Page`.
 
 From the run's `RunSummary` (summary.py) and, through the same MLMD reader
-(mlmd.py), what the Distiller and the Evaluators wrote: TFMA's figures on
+(`distill_pipelines.mlmd`), what the Distiller and the Evaluators wrote: TFMA's figures on
 every slice and its plots (evaluation.py), each gate's thresholds, the
 student's training curves (figures.py), and the serving latency of teacher
 and student timed here on eval examples (distill_pipelines.measure).
@@ -15,10 +15,10 @@ from typing import Dict, List, Optional
 from distill_components.distiller import properties
 from distill_components.distiller.tasks import Task
 from distill_pipelines import measure
+from distill_pipelines import mlmd
 from distill_pipelines import names
 from distill_pipelines.report import evaluation
 from distill_pipelines.report import figures
-from distill_pipelines.report import mlmd
 from distill_pipelines.report.summary import RunSummary
 
 # Regression plot: predictions of both models on this many eval examples.
@@ -126,7 +126,7 @@ def evaluation_uri(sqlite_path: str, summary: RunSummary,
     return None
   with mlmd.connect(sqlite_path) as handle:
     found = mlmd.executions(handle, {evaluator: execution})[evaluator].output(
-        "evaluation")
+        names.EVALUATION_KEY)
   root = os.path.dirname(os.path.abspath(sqlite_path))
   return mlmd.local_uri(found.uri, root) if found else None
 
@@ -178,27 +178,28 @@ def read(sqlite_path: str, summary: RunSummary, latency: bool = True) -> Page:
       mlmd.local_uri(artifact.uri, root) if artifact is not None else None)
 
   distiller = done.get(names.DISTILLER, mlmd.Execution())
-  model = distiller.output("model")
+  model = distiller.output(names.MODEL_KEY)
   for label, name in _FACTS:
     value = mlmd.custom(model, name)
     if value is not None:
       page.distillation[label] = value
-  page.curves = figures.training_curves(uri(distiller.output("model_run")))
+  page.curves = figures.training_curves(
+      uri(distiller.output(names.MODEL_RUN_KEY)))
 
   model_dirs: Dict[str, Optional[str]] = {}
   examples_dir = label_key = None
   for evaluator, baseline in ((names.FIDELITY_EVALUATOR, names.TEACHER),
                               (names.NO_REGRESSION_EVALUATOR, names.SERVING)):
     execution = done.get(evaluator, mlmd.Execution())
-    evaluation_dir = uri(execution.output("evaluation"))
+    evaluation_dir = uri(execution.output(names.EVALUATION_KEY))
     if not evaluation_dir or not os.path.isdir(evaluation_dir):
       continue
     found = _read_gate(page, evaluator, execution, baseline, evaluation_dir)
     if baseline == names.TEACHER:
       label_key = found
-      model_dirs[names.STUDENT] = uri(execution.input("model"))
-      model_dirs[names.TEACHER] = uri(execution.input("baseline_model"))
-      examples_dir = uri(execution.input("examples"))
+      model_dirs[names.STUDENT] = uri(execution.input(names.MODEL_KEY))
+      model_dirs[names.TEACHER] = uri(execution.input(names.BASELINE_MODEL_KEY))
+      examples_dir = uri(execution.input(names.EXAMPLES_KEY))
   if model is not None:  # the Distiller's record, when no Evaluator ran
     model_dirs.setdefault(names.STUDENT, uri(model))
     model_dirs.setdefault(names.TEACHER, mlmd.local_uri(

@@ -14,10 +14,10 @@ from typing import Dict, List, Optional
 from distill_components.distiller import properties
 from distill_components.distiller.metrics import TASK_METRICS
 from distill_components.distiller.tasks import Task
+from distill_pipelines import mlmd
+from distill_pipelines.mlmd import ComponentRun
 from distill_pipelines import names
 from distill_pipelines.report import evaluation
-from distill_pipelines.report import mlmd
-from distill_pipelines.report.mlmd import ComponentRun
 
 
 @dataclasses.dataclass
@@ -115,15 +115,15 @@ def _read_gate(execution: mlmd.Execution, gate: GateResult, baseline: str,
                baseline_title: str, root: str) -> Dict[str, Dict[str, float]]:
   """Fills `gate` from its Evaluator's outputs; returns its overall metrics."""
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
-  blessed = mlmd.custom(execution.output("blessing"), properties.BLESSED)
+  blessed = mlmd.custom(execution.output(names.BLESSING_KEY), properties.BLESSED)
   gate.verdict = "-" if blessed is None else ("passed" if blessed else "failed")
-  output = execution.output("evaluation")
+  output = execution.output(names.EVALUATION_KEY)
   if output is None:
     return {}
   uri = mlmd.local_uri(output.uri, root)
   # No baseline among its inputs: nothing served yet (TFX then ignores the
   # change thresholds; TFMA's rubber stamp), and TFMA has no baseline figures.
-  gate.no_baseline = execution.input("baseline_model") is None
+  gate.no_baseline = execution.input(names.BASELINE_MODEL_KEY) is None
   models = [names.STUDENT] + ([] if gate.no_baseline else [baseline])
   metrics = evaluation.overall_metrics(evaluation.load(uri, models))
   if not blessed:
@@ -194,7 +194,7 @@ def summarize(sqlite_path: str, pipeline_name: str,
   summary = RunSummary(pipeline_name, run.name if run else "", runs,
                        ModelSide(), ModelSide(), task=task)
   if names.DISTILLER in done:
-    _read_distiller(done[names.DISTILLER].output("model"), summary)
+    _read_distiller(done[names.DISTILLER].output(names.MODEL_KEY), summary)
   fidelity = GateResult(names.FIDELITY_EVALUATOR,
                         names.GATES[names.FIDELITY_EVALUATOR])
   no_regression = GateResult(names.NO_REGRESSION_EVALUATOR,
@@ -222,7 +222,8 @@ def summarize(sqlite_path: str, pipeline_name: str,
       summary.student_chosen == properties.ALONE and names.PUSHER not in by_node
       and not summary.failed and fidelity.verdict == "passed"
       and no_regression.verdict in ("passed", "-"))
-  pushed = done[names.PUSHER].output("pushed_model") if names.PUSHER in done else None
+  pushed = (done[names.PUSHER].output(names.PUSHED_MODEL_KEY) if names.PUSHER in done
+            else None)
   if mlmd.custom(pushed, properties.PUSHED):
     from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top  # gs:// too
     destination = mlmd.custom(pushed, properties.PUSHED_DESTINATION)

@@ -1,9 +1,11 @@
-"""ML Metadata, read back: the one reader behind the summary and report.html.
+"""ML Metadata, opened and read in one place: the reader behind the summary,
+report.html, the retraining plan and the run guard.
 
 Built on TFX's and MLMD's own helpers: the connection from
 `tfx.orchestration.metadata` (`sqlite_metadata_connection_config`, opened
-read-only), a run's executions from MLMD's `get_executions_by_context`, and
-each execution's inputs and outputs as typed TFX artifacts from
+read-only unless a caller asks to write; never creating a store), a run's
+executions from MLMD's `get_executions_by_context`, and each execution's
+inputs and outputs as typed TFX artifacts from
 `execution_lib.get_input_artifacts` / `get_output_artifacts` (TFX rebuilds
 them from the events' paths). TFX is imported on first use, not at import:
 the command line checks its flags before TensorFlow loads.
@@ -34,9 +36,10 @@ class ComponentRun:
   execution_id: int
 
 
-def connection_config(sqlite_path: str) -> metadata_store_pb2.ConnectionConfig:
-  """TFX's SQLite connection config, read-only: a reader never creates or
-  migrates a store."""
+def connection_config(sqlite_path: str, *, writable: bool = False
+                      ) -> metadata_store_pb2.ConnectionConfig:
+  """TFX's SQLite connection config, read-only unless `writable`; never one
+  that creates or migrates a store (that is the pipeline's to do)."""
   if not os.path.isfile(sqlite_path):
     # Checked here: TFX's helper would create the folder, and its handle retry
     # for seconds, for a store that is not there.
@@ -44,14 +47,16 @@ def connection_config(sqlite_path: str) -> metadata_store_pb2.ConnectionConfig:
                             "pipeline has run with this pipeline root yet.")
   from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
   config = metadata.sqlite_metadata_connection_config(os.path.abspath(sqlite_path))
-  config.sqlite.connection_mode = (
-      metadata_store_pb2.SqliteMetadataSourceConfig.READONLY)
+  modes = metadata_store_pb2.SqliteMetadataSourceConfig
+  config.sqlite.connection_mode = modes.READWRITE if writable else modes.READONLY
   return config
 
 
-def open_store(sqlite_path: str) -> metadata_store.MetadataStore:
-  """A read-only MLMD store on `sqlite_path`."""
-  return metadata_store.MetadataStore(connection_config(sqlite_path))
+def open_store(sqlite_path: str, *, writable: bool = False
+               ) -> metadata_store.MetadataStore:
+  """An MLMD store on `sqlite_path`, read-only unless `writable`."""
+  return metadata_store.MetadataStore(
+      connection_config(sqlite_path, writable=writable))
 
 
 def connect(sqlite_path: str):
@@ -59,6 +64,14 @@ def connect(sqlite_path: str):
   in a `with` block, as TFX's execution helpers expect."""
   from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
   return metadata.Metadata(connection_config(sqlite_path))
+
+
+def node_ids(store, execution_id: int, pipeline_name: str) -> List[str]:
+  """The pipeline's node ids of an execution (TFX names its node contexts
+  '<pipeline>.<node>')."""
+  prefix = pipeline_name + "."
+  return [c.name[len(prefix):] for c in store.get_contexts_by_execution(execution_id)
+          if c.type == "node" and c.name.startswith(prefix)]
 
 
 def latest_run_context(store, pipeline_name: str, since_ms: Optional[int] = None):
@@ -82,14 +95,11 @@ def component_runs(store, pipeline_name: str,
   run = latest_run_context(store, pipeline_name, since_ms)
   if run is None:
     return []
-  prefix = pipeline_name + "."
   result = []
   for execution in sorted(store.get_executions_by_context(run.id),
                           key=lambda e: (e.create_time_since_epoch, e.id)):
-    node_id = next(
-        (c.name[len(prefix):] for c in store.get_contexts_by_execution(execution.id)
-         if c.type == "node" and c.name.startswith(prefix)),
-        execution.type.rsplit(".", 1)[-1])
+    node_id = next(iter(node_ids(store, execution.id, pipeline_name)),
+                   execution.type.rsplit(".", 1)[-1])
     end = execution.last_update_time_since_epoch
     if execution.last_known_state == _State.RUNNING:
       end = int(time.time() * 1000)
@@ -118,20 +128,32 @@ class Execution:
     return (self.outputs.get(key) or [None])[0]
 
 
-def executions(handle, execution_ids: Dict[str, int]) -> Dict[str, Execution]:
-  """node -> its Execution, for each execution id, through TFX's helpers
+def execution(handle, execution_id: int) -> Execution:
+  """What execution `execution_id` read and wrote, through TFX's helpers
   (`handle`: an entered `connect(...)`)."""
   from tfx.orchestration.portable.mlmd import execution_lib  # pylint: disable=g-import-not-at-top
   # Registers TFX's artifact classes, so the artifacts read back are typed.
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top,unused-import
-  found = {}
-  for node, execution_id in execution_ids.items():
-    [execution] = handle.store.get_executions_by_id([execution_id])
-    found[node] = Execution(
-        inputs=execution_lib.get_input_artifacts(handle, execution_id),
-        outputs=execution_lib.get_output_artifacts(handle, execution_id),
-        properties={k: v.string_value for k, v in execution.custom_properties.items()})
-  return found
+  [found] = handle.store.get_executions_by_id([execution_id])
+  return Execution(
+      inputs=execution_lib.get_input_artifacts(handle, execution_id),
+      outputs=execution_lib.get_output_artifacts(handle, execution_id),
+      properties={k: v.string_value for k, v in found.custom_properties.items()})
+
+
+def executions(handle, execution_ids: Dict[str, int]) -> Dict[str, Execution]:
+  """node -> its Execution, for each execution id (see `execution`)."""
+  return {node: execution(handle, execution_id)
+          for node, execution_id in execution_ids.items()}
+
+
+def producer(handle, artifact_id: int) -> Optional[Execution]:
+  """The execution that wrote artifact `artifact_id` (its output event, as
+  TFX's `event_lib` defines one), or None."""
+  from tfx.orchestration.portable.mlmd import event_lib  # pylint: disable=g-import-not-at-top
+  writers = [e.execution_id for e in handle.store.get_events_by_artifact_ids([artifact_id])
+             if event_lib.is_valid_output_event(e)]
+  return execution(handle, writers[0]) if writers else None
 
 
 def newest_output(sqlite_path: str, pipeline_name: str, node: str, key: str):
@@ -141,7 +163,7 @@ def newest_output(sqlite_path: str, pipeline_name: str, node: str, key: str):
     runs = [c for c in component_runs(handle.store, pipeline_name) if c.node_id == node]
     if not runs:
       return None
-    return executions(handle, {node: runs[-1].execution_id})[node].output(key)
+    return execution(handle, runs[-1].execution_id).output(key)
 
 
 def custom(artifact, name: str):
