@@ -1,8 +1,8 @@
 """Packaging for the TFX knowledge-distillation pipeline.
 
 The repository keeps the folders the product is known by (`components/`,
-`pipelines/`, `kubeflow/`) but installs them under import names of their own:
-a top-level `kubeflow` package would shadow the Kubeflow SDKs' namespace, and
+`pipelines/`, `kubeflow/`, and `cli/` above them all: the `tfx-distill`
+command) but installs them under import names of their own: a top-level `kubeflow` package would shadow the Kubeflow SDKs' namespace, and
 `components`/`pipelines` are too generic to own in site-packages.
 """
 from setuptools import find_packages, setup
@@ -11,6 +11,7 @@ _FOLDERS = {
     "distill_components": "components",
     "distill_pipelines": "pipelines",
     "distill_kubeflow": "kubeflow",
+    "distill_cli": "cli",
 }
 
 
@@ -34,6 +35,6 @@ setup(
     package_data={"distill_pipelines.report": ["templates/*.j2", "templates/*.css"]},
     install_requires=["tfx>=1.16,<1.17"],
     entry_points={"console_scripts": [
-        "tfx-distill = distill_kubeflow.cli:main",
+        "tfx-distill = distill_cli.main:main",
     ]},
 )

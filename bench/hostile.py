@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # pylint: disable=g-bad-import-order,wrong-import-position  # bench/_common.py
-from distill_pipelines import cli  # pylint: disable=wrong-import-position
+from distill_cli import main as cli  # pylint: disable=wrong-import-position
 
 _ROWS = "".join(f"{i % 7},{i * 0.5},{'ab'[i % 2]},{i % 2}\n" for i in range(40))
 _TABLE = "a,b,c,y\n" + _ROWS

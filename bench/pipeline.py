@@ -29,7 +29,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 import stock  # pylint: disable=g-bad-import-order  # bench/stock.py
-from distill_pipelines import cli  # pylint: disable=g-import-not-at-top
+from distill_cli import main as cli  # pylint: disable=g-import-not-at-top
 from distill_pipelines import report  # pylint: disable=g-import-not-at-top
 from distill_pipelines import settings  # pylint: disable=g-import-not-at-top
 from distill_pipelines.taxi import config as configs  # pylint: disable=g-import-not-at-top

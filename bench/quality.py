@@ -55,10 +55,18 @@ from distill_components.distiller import export
 from distill_components.distiller import teacher as teacher_lib
 from distill_components.distiller import teacher_cache
 from distill_components.distiller import training
-from distill_pipelines import cli
-from distill_pipelines import flags as flags_lib
+from distill_cli import flags as flags_lib
+from distill_cli import main as cli
+from distill_pipelines import exits
+from distill_pipelines import inputs
 from distill_pipelines import report
 from distill_pipelines.taxi import config as configs
+
+
+def _settings_from(args, say=print):
+  """The Settings `tfx-distill` makes of parsed flags."""
+  return inputs.settings_from(flags_lib.values(args), say=say)
+
 
 NAME = "bench-quality"
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
@@ -66,7 +74,7 @@ ALPHAS = (0.0, 0.5, 0.9, 1.0)
 READ_BATCH = 1024  # reading the eval split and writing the cache; not training
 METRICS = ("auc", "accuracy", "log_loss", "agreement")
 # Exit codes of a run that completed but whose student a gate did not bless.
-_NOT_BLESSED = (cli.EXIT_FIDELITY, cli.EXIT_NO_REGRESSION)
+_NOT_BLESSED = (exits.FIDELITY, exits.NO_REGRESSION)
 
 
 def _run_argv(root: str, args: argparse.Namespace) -> List[str]:
@@ -273,7 +281,7 @@ def main(argv=None) -> int:
   alphas = sorted(set(a for a in args.alphas if a != 0))
 
   run_argv = _run_argv(root, args)
-  settings = flags_lib.settings_from_args(cli.build_parser().parse_args(run_argv))
+  settings = _settings_from(cli.build_parser().parse_args(run_argv))
   start = time.monotonic()
   run = _pipeline_run(run_argv, root)
   print(f"  pipeline: {time.monotonic() - start:.0f} s", file=sys.stderr)

@@ -29,7 +29,7 @@ import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 import datasets  # pylint: disable=g-bad-import-order,wrong-import-position  # tests/datasets.py
-from distill_pipelines import cli  # pylint: disable=wrong-import-position
+from distill_cli import main as cli  # pylint: disable=wrong-import-position
 from distill_pipelines import report  # pylint: disable=wrong-import-position
 from distill_components.distiller.metrics import TASK_METRICS  # pylint: disable=wrong-import-position
 

@@ -74,7 +74,7 @@ def run(name: str, seed: int, work: str) -> None:
 def result(root: str) -> dict:
   """A finished run read back from its ML Metadata; its exit status is the
   one `tfx-distill run` returned, computed from the same summary."""
-  from distill_pipelines import cli  # pylint: disable=g-import-not-at-top
+  from distill_pipelines import exits  # pylint: disable=g-import-not-at-top
   from distill_pipelines import report  # pylint: disable=g-import-not-at-top
   pipeline_name = os.path.basename(root)
   name, _, seed = pipeline_name.rpartition("-")
@@ -82,7 +82,7 @@ def result(root: str) -> dict:
   summary = report.summarize(os.path.join(root, "metadata.sqlite"), pipeline_name)
   teacher = summary.teacher.metrics.get(metric)
   student = summary.student.metrics.get(metric)
-  return {"name": name, "seed": int(seed), "exit": cli.exit_status(summary),
+  return {"name": name, "seed": int(seed), "exit": exits.status(summary),
           "metric": metric, "teacher": teacher, "student": student,
           "drop": None if None in (teacher, student) else teacher - student,
           "blessed": summary.blessed,

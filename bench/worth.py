@@ -38,10 +38,10 @@ import time
 import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 from distill_components.distiller import properties
 from distill_components.distiller.metrics import TASK_METRICS
-from distill_pipelines import cli
+from distill_cli import main as cli
+from distill_pipelines import mlmd
 from distill_pipelines import names
 from distill_pipelines import report
-from distill_pipelines.report import mlmd
 
 
 def _write(path, header, rows):

@@ -24,7 +24,7 @@ import time
 import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 import distiller_profile  # pylint: disable=g-bad-import-order  # bench/distiller_profile.py
 from distill_components.distiller import spec as spec_lib
-from distill_pipelines import cli
+from distill_cli import main as cli
 from distill_pipelines import report
 
 NAME = "worth-cost"

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Literal, NamedTuple, Optional, Tuple, Union
 import pydantic
 
 from distill_components.distiller.tasks import Task
+from distill_components.distiller import defaults
 from distill_components.distiller import metrics
 
 # The zero-code modules, used for every role the user leaves empty.
@@ -60,12 +61,6 @@ TEACHER_TYPES = {
 DEFAULT_TEACHER_TYPES = {Task.BINARY: "auto", Task.MULTICLASS: "auto",
                          Task.REGRESSION: "auto"}
 DEFAULT_TEACHER_FOLDS = {Task.REGRESSION: 5}
-# bench/distill.py's T x alpha grid over the three taxi tasks and a synthetic
-# table, 3 seeds: T = 1, alpha = 1 (soft labels only) trails the best cell of
-# each task by at most 1.2 seed spreads, every other cell by more (T = 2,
-# alpha = 0.9, the earlier default: 2.6 on the binary label).
-DEFAULT_TEMPERATURE = 1.0
-DEFAULT_ALPHA = 1.0
 GENERIC_STUDENT = "distill_pipelines.generic.student.build_student"
 
 
@@ -172,8 +167,9 @@ class Settings(pydantic.BaseModel):
   train_steps: int = pydantic.Field(default=400, gt=0)
   eval_steps: int = pydantic.Field(default=150, gt=0)
   distill_steps: int = pydantic.Field(default=1000, gt=0)
-  temperature: float = pydantic.Field(default=DEFAULT_TEMPERATURE, gt=0)
-  alpha: float = pydantic.Field(default=DEFAULT_ALPHA, ge=0, le=1)
+  # The Distiller's defaults, and its range checks (the validators below).
+  temperature: float = defaults.DEFAULT_TEMPERATURE
+  alpha: float = defaults.DEFAULT_ALPHA  # weighs the soft (teacher) term
   batch_size: int = pydantic.Field(default=256, gt=0)
   learning_rate: float = pydantic.Field(default=1e-3, gt=0)
   seed: int = pydantic.Field(
@@ -225,11 +221,18 @@ class Settings(pydantic.BaseModel):
   def _task(cls, value):
     return Task.parse(value)
 
+  @pydantic.field_validator("temperature")
+  @classmethod
+  def _temperature(cls, value: float) -> float:
+    return defaults.check_temperature(value)
+
+  @pydantic.field_validator("alpha")
+  @classmethod
+  def _alpha(cls, value: float) -> float:
+    return defaults.check_alpha(value)
+
   @pydantic.model_validator(mode="after")
   def _consistent(self) -> "Settings":
-    if self.task is Task.REGRESSION and (self.label_values or self.num_classes):
-      raise ValueError("a regression label has no classes: leave label_values "
-                       "and num_classes unset")
     if self.label_values is not None:
       if len(set(self.label_values)) != len(self.label_values):
         raise ValueError(f"label_values repeats a value: {self.label_values}")
@@ -237,12 +240,7 @@ class Settings(pydantic.BaseModel):
         raise ValueError(f"num_classes is {self.num_classes} but label_values "
                          f"lists {len(self.label_values)}")
     classes = len(self.label_values) if self.label_values else self.num_classes
-    if self.task is Task.BINARY and classes not in (None, 2):
-      raise ValueError(f"the binary task has 2 classes, not {classes}; use "
-                       "task multiclass")
-    if self.task is Task.MULTICLASS and classes is not None and classes < 3:
-      raise ValueError(f"the multiclass task needs >= 3 classes, not {classes}; "
-                       "use task binary")
+    self.task.check_classes(classes)
     if self.task is Task.MULTICLASS and classes is None and self.student is None:
       raise ValueError("the generic student needs the number of classes: set "
                        "num_classes or label_values")
@@ -397,7 +395,7 @@ def describe_errors(error: pydantic.ValidationError) -> str:
   lines = []
   for item in error.errors():
     name = ".".join(str(p) for p in item["loc"]).replace("_", "-") or "settings"
-    message = item["msg"]
+    message = item["msg"].removeprefix("Value error, ")
     if item["type"] not in ("value_error",) and "input" in item:
       message += f" (got {item['input']!r})"
     lines.append(f"{name}: {message}")

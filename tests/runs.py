@@ -11,10 +11,10 @@ import sys
 
 import tensorflow_model_analysis as tfma
 
-from distill_pipelines import cli
+from distill_cli import main as cli
+from distill_pipelines import mlmd
 from distill_pipelines import names
 from distill_pipelines import report
-from distill_pipelines.report import mlmd
 
 
 def run_cli(*argv):

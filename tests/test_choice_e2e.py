@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from runs import artifact, run_cli, summary
-from distill_pipelines import cli
+from distill_pipelines import exits
 from distill_pipelines import names
 
 pytestmark = pytest.mark.pipeline
@@ -96,7 +96,7 @@ def test_the_student_alone_is_pushed_and_the_run_says_why(weak_teacher_runs):
 
 def test_require_gain_stops_before_the_pusher_with_its_own_status(weak_teacher_runs):
   code, out, _ = weak_teacher_runs["second"]
-  assert code == cli.EXIT_NO_GAIN == 8, out
+  assert code == exits.NO_GAIN == 8, out
   s = weak_teacher_runs["second_summary"]
   assert s.held_for_no_gain and not s.pushed_to
   assert names.PUSHER not in {c.node_id for c in s.components}

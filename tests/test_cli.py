@@ -7,10 +7,15 @@ import time
 
 import pytest
 
-from distill_kubeflow import cli as kubeflow_cli
-from distill_pipelines import cli
-from distill_pipelines import flags
+from distill_cli import flags
+from distill_cli import main as cli
+from distill_pipelines import inputs
+from distill_pipelines import local
 
+
+def _settings_from(args, say=print):
+  """The Settings `tfx-distill` makes of parsed flags."""
+  return inputs.settings_from(flags.values(args), say=say)
 
 def _run(argv, capsys):
   code = cli.main(["run", *argv])
@@ -38,11 +43,9 @@ def test_taxi_shaped_csv_needed_without_label(tmp_path, capsys):
 
 
 def test_missing_student_module(tmp_path, capsys):
-  with pytest.raises(SystemExit) as exit_info:
-    cli.main(["run", "--student-module", str(tmp_path / "student.py")])
-  assert exit_info.value.code == 2
-  err = capsys.readouterr().err
-  assert "student.py" in err and "does not exist" in err
+  code, err = _run(["--student-module", str(tmp_path / "student.py")], capsys)
+  assert code == 2
+  assert f"--student-module {str(tmp_path / 'student.py')!r} does not exist" in err
 
 
 def _table(tmp_path, header, rows):
@@ -103,7 +106,7 @@ def test_settings_from_args_infers_the_task_and_classes(tmp_path):
       ["run", "--data-root", data, "--label", "colour", "--pipeline-root",
        str(tmp_path / "r")])
   said = []
-  settings = flags.settings_from_args(args, say=said.append)
+  settings = _settings_from(args, say=said.append)
   assert settings.task.value == "multiclass"
   assert settings.label_values == ["blue", "green", "red"]
   assert settings.pipeline_name == "distillation" and settings.preprocessing is None
@@ -119,18 +122,18 @@ def test_existing_bare_savedmodel_is_linked_as_a_model_artifact(tmp_path):
   args = cli.build_parser().parse_args(
       ["run", "--data-root", data, "--label", "y", "--pipeline-root",
        str(tmp_path / "r"), "--teacher-model", str(teacher)])
-  settings = flags.settings_from_args(args, say=lambda _: None)
+  settings = _settings_from(args, say=lambda _: None)
   assert os.path.realpath(os.path.join(settings.teacher_model, "Format-Serving")) == str(teacher)
-  assert flags.settings_from_args(args, say=lambda _: None) == settings  # idempotent
-  with pytest.raises(flags.InputError, match="holds no SavedModel"):
-    flags.settings_from_args(cli.build_parser().parse_args(
+  assert _settings_from(args, say=lambda _: None) == settings  # idempotent
+  with pytest.raises(inputs.InputError, match="holds no SavedModel"):
+    _settings_from(cli.build_parser().parse_args(
         ["run", "--data-root", data, "--label", "y", "--teacher-model", str(tmp_path)]),
         say=lambda _: None)
   # Several teachers: each imported, in order.
   artifact = tmp_path / "artifact"
   (artifact / "Format-Serving").mkdir(parents=True)
   (artifact / "Format-Serving" / "saved_model.pb").write_bytes(b"")
-  two = flags.settings_from_args(cli.build_parser().parse_args(
+  two = _settings_from(cli.build_parser().parse_args(
       ["run", "--data-root", data, "--label", "y", "--pipeline-root", str(tmp_path / "r"),
        "--teacher-model", str(teacher), "--teacher-model", str(artifact)]),
       say=lambda _: None)
@@ -139,25 +142,33 @@ def test_existing_bare_savedmodel_is_linked_as_a_model_artifact(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--train-steps", "0"], "--train-steps: must be > 0, got 0"),
-    (["--distill-steps", "-5"], "--distill-steps: must be > 0, got -5"),
-    (["--eval-steps", "ten"], "expected a whole number, got 'ten'"),
-    (["--seed", "-1"], "--seed: must be >= 0, got -1"),
-    (["--teacher-folds", "-2"], "--teacher-folds: must be >= 0, got -2"),
-    (["--alpha", "1.5"], "--alpha: must lie in [0, 1], got 1.5"),
-    (["--temperature", "0"], "--temperature: must lie in (0, inf], got 0.0"),
+    # Types: argparse, at once.
+    (["--eval-steps", "ten"], "argument --eval-steps: invalid int value: 'ten'"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    # Ranges: Settings, named like the flag, before anything runs.
+    (["--train-steps", "0"], "train-steps: Input should be greater than 0 (got 0)"),
+    (["--distill-steps", "-5"], "distill-steps: Input should be greater than 0 (got -5)"),
+    (["--seed", "-1"], "seed: Input should be greater than or equal to 0 (got -1)"),
+    (["--teacher-folds", "-2"], "teacher-folds: Input should be greater than or equal "
+     "to 0 (got -2)"),
+    (["--alpha", "1.5"], "alpha: alpha weighs the soft (teacher) term and must lie "
+     "in [0, 1]; got 1.5."),
+    (["--temperature", "0"], "temperature: temperature must be > 0; got 0.0."),
+    (["--task", "ranking"], "task: task must be one of ['binary', 'multiclass', "
+     "'regression']; got 'ranking'."),
 ])
 def test_bad_flags_exit_2(argv, message, capsys):
-  with pytest.raises(SystemExit) as exit_info:
-    cli.main(["run", *argv])
-  assert exit_info.value.code == 2
+  try:
+    code = cli.main(["run", *argv])
+  except SystemExit as e:  # argparse
+    code = e.code
+  assert code == 2
   assert message in capsys.readouterr().err
 
 
 def test_console_script_fails_before_importing_tensorflow(tmp_path):
   """The checks run before TFX or TensorFlow are imported: an error is instant."""
-  code = ("import sys; from distill_pipelines import cli; "
+  code = ("import sys; from distill_cli import main as cli; "
           f"rc = cli.main(['run', '--data-root', {str(tmp_path)!r}]); "
           "print('tensorflow' in sys.modules, 'tfx.v1' in sys.modules); sys.exit(rc)")
   done = subprocess.run([sys.executable, "-c", code], capture_output=True,
@@ -168,7 +179,7 @@ def test_console_script_fails_before_importing_tensorflow(tmp_path):
   script = os.path.join(os.path.dirname(sys.executable), "tfx-distill")
   done = subprocess.run([script, "run", "--train-steps", "0"], capture_output=True,
                         text=True, timeout=120)
-  assert done.returncode == 2 and "must be > 0" in done.stderr
+  assert done.returncode == 2 and "train-steps: Input should be greater than 0" in done.stderr
 
 
 def test_input_pattern_that_matches_nothing(tmp_path, capsys):
@@ -195,7 +206,8 @@ def test_input_pattern_files_are_checked_for_label_columns(tmp_path, capsys):
 @pytest.mark.parametrize("text, message", [
     ("no-cache: 'false'\n", "no-cache: expected true or false, got 'false' (str)"),
     ("train-steps: [1, 2]\n", "train-steps: expected one value, got [1, 2]"),
-    ("task: ranking\n", "task: expected one of ['binary', 'multiclass', 'regression']"),
+    ("task: ranking\n", "task: task must be one of ['binary', 'multiclass', "
+     "'regression']; got 'ranking'."),
     ("alpha: yes\n", "alpha: expected one value, got True"),
 ])
 def test_config_file_is_typed_for_run(tmp_path, capsys, text, message):
@@ -210,9 +222,10 @@ def test_config_file_settings_are_named_like_flags(tmp_path):
   config.write_text("image: img:1\npipeline-root: gs://b/r\nbeam-arg:\n"
                     "  - --runner=DataflowRunner\n  - --region=us-central1\n"
                     "distill_steps: 2000\nno-cache: true\n")
-  parser = kubeflow_cli.build_parser()
+  parser = cli.build_parser()
   argv = ["compile", "--config", str(config), "--distill-steps", "3000"]
-  args = flags.apply_config(parser, argv, parser.parse_args(argv))
+  args = flags.apply_config(parser, flags.subparsers(parser)["compile"], argv,
+                           parser.parse_args(argv))
   assert args.image == "img:1" and args.pipeline_root == "gs://b/r"
   assert args.beam_args == ["--runner=DataflowRunner", "--region=us-central1"]
   assert args.no_cache is True
@@ -222,8 +235,11 @@ def test_config_file_settings_are_named_like_flags(tmp_path):
 def test_config_file_value_is_checked_like_the_flag(tmp_path, capsys):
   config = tmp_path / "kfp.yaml"
   config.write_text("alpha: 1.5\n")
-  assert kubeflow_cli.main(["compile", "--config", str(config)]) == 2
-  assert "alpha: must lie in [0, 1], got 1.5" in capsys.readouterr().err
+  assert cli.main(["compile", "--config", str(config), "--image", "img:1",
+                   "--pipeline-root", "gs://b/r", "--data-root", "gs://b/d",
+                   "--label", "y", "--task", "binary"]) == 2
+  assert ("alpha: alpha weighs the soft (teacher) term and must lie in [0, 1]; "
+          "got 1.5." in capsys.readouterr().err)
 
 
 # --- gates and retraining flags -------------------------------------------------
@@ -242,7 +258,7 @@ def test_gate_and_retraining_flags_fill_the_settings(tmp_path):
   from distill_pipelines.taxi import raw_data  # pylint: disable=g-import-not-at-top
   with open(raw_data.csv_path(), encoding="utf-8") as f:
     (tmp_path / "span-1" / "data.csv").write_text("".join(f.readlines()[:50]))
-  settings = flags.settings_from_args(args, say=lambda *a: None)
+  settings = _settings_from(args, say=lambda *a: None)
   assert settings.slice_by == ["payment_type", "company"]
   assert settings.min_slice_size == 50
   assert settings.no_regression.max_drop == 0.02
@@ -286,7 +302,7 @@ def test_teacher_reuse_needs_spans_and_a_local_run(tmp_path, capsys):
   code, err = _run(["--data-root", str(tmp_path), "--label", "y",
                     "--reuse-teacher-spans", "2"], capsys)
   assert code == 2 and "reuse_teacher_spans counts spans: input_pattern must hold" in err
-  code = kubeflow_cli.main(["compile", "--image", "img:1", "--pipeline-root", "gs://b/r",
+  code = cli.main(["compile", "--image", "img:1", "--pipeline-root", "gs://b/r",
                             "--data-root", "gs://b/d", "--label", "y", "--task", "binary",
                             "--input-pattern", "span-{SPAN}/*.csv",
                             "--reuse-teacher-spans", "2"])
@@ -299,7 +315,7 @@ def test_a_signal_is_remembered_when_tensorflow_turns_it_into_another_error(sign
   # A KeyboardInterrupt raised inside TensorFlow's C++ code came out of tf.data
   # as a ValueError in CI; the run must still count as interrupted.
   before = signal.getsignal(signum)
-  with cli._Interrupts().installed() as signals:  # pylint: disable=protected-access
+  with local._Interrupts().installed() as signals:  # pylint: disable=protected-access
     with pytest.raises(ValueError):
       try:
         os.kill(os.getpid(), signum)
@@ -314,16 +330,16 @@ def test_teacher_type_and_imports_flags(tmp_path, capsys):
   data = _table(tmp_path, "a,colour", ["1,red", "2,blue", "3,green", "4,red"])
   zero_code = ["run", "--data-root", data, "--label", "colour", "--pipeline-root",
                str(tmp_path / "r")]
-  settings = flags.settings_from_args(cli.build_parser().parse_args(
+  settings = _settings_from(cli.build_parser().parse_args(
       zero_code + ["--teacher-type", "gbt"]), say=lambda *a: None)
   assert settings.teacher_code == "distill_pipelines.generic.tree_teacher.run_fn"
   assert settings.teacher_modules == ["tensorflow_decision_forests"]
-  own = flags.settings_from_args(cli.build_parser().parse_args(
+  own = _settings_from(cli.build_parser().parse_args(
       zero_code + ["--teacher-module", "my_pkg.trees.run_fn", "--teacher-imports",
                    "tensorflow_decision_forests", "--teacher-imports", "my_ops"]),
       say=lambda *a: None)
   assert own.teacher_modules == ["tensorflow_decision_forests", "my_ops"]
-  demo = flags.settings_from_args(cli.build_parser().parse_args(
+  demo = _settings_from(cli.build_parser().parse_args(
       ["run", "--pipeline-root", str(tmp_path / "d"), "--teacher-type", "gbt"]),
       say=lambda *a: None)
   assert demo.teacher == "distill_pipelines.taxi.tree_teacher.run_fn"
@@ -331,12 +347,12 @@ def test_teacher_type_and_imports_flags(tmp_path, capsys):
   assert cli.main(zero_code + ["--teacher-type", "gbt", "--teacher-module",
                                "my_pkg.trees.run_fn"]) == 2
   assert "teacher_type picks the zero-code teacher" in capsys.readouterr().err
-  folds = flags.settings_from_args(cli.build_parser().parse_args(
+  folds = _settings_from(cli.build_parser().parse_args(
       zero_code + ["--teacher-folds", "4"]), say=lambda *a: None)
   assert folds.teacher_folds == 4 and folds.module_config()["teacher_folds"] == 4
-  with pytest.raises(SystemExit):
-    cli.build_parser().parse_args(zero_code + ["--teacher-folds", "1"])
-  assert "a number of folds >= 2, got 1" in capsys.readouterr().err
+  assert cli.main(zero_code + ["--teacher-folds", "1"]) == 2
+  assert "teacher_folds is 0 (off) or a number of folds, at least 2" in (
+      capsys.readouterr().err)
 
 
 def test_transfer_set_flags(tmp_path, capsys):
@@ -346,19 +362,20 @@ def test_transfer_set_flags(tmp_path, capsys):
   unlabeled = tmp_path / "unlabeled"
   unlabeled.mkdir()
   (unlabeled / "rows.csv").write_text("a\n5\n6\n")
-  settings = flags.settings_from_args(cli.build_parser().parse_args(
+  settings = _settings_from(cli.build_parser().parse_args(
       zero_code + ["--unlabeled-root", str(unlabeled), "--synthetic-ratio", "2"]),
       say=lambda *a: None)
   assert settings.unlabeled_root == str(unlabeled) and settings.synthetic_ratio == 2.0
-  assert flags.settings_from_args(cli.build_parser().parse_args(zero_code),
-                                  say=lambda *a: None).synthetic_ratio == 0.0
+  assert _settings_from(cli.build_parser().parse_args(zero_code),
+                        say=lambda *a: None).synthetic_ratio == 0.0
   assert cli.main(zero_code + ["--unlabeled-root", str(tmp_path / "nowhere")]) == 2
   assert "--unlabeled-root" in capsys.readouterr().err
   (tmp_path / "empty").mkdir()
   assert cli.main(zero_code + ["--unlabeled-root", str(tmp_path / "empty")]) == 2
   assert "holds no .csv file" in capsys.readouterr().err
-  with pytest.raises(SystemExit):
-    cli.build_parser().parse_args(zero_code + ["--synthetic-ratio", "-1"])
+  assert cli.main(zero_code + ["--synthetic-ratio", "-1"]) == 2
+  assert ("synthetic-ratio: Input should be greater than or equal to 0 (got -1.0)"
+          in capsys.readouterr().err)
 
 
 def test_the_demo_refuses_the_ensemble_teacher_by_name(tmp_path, capsys):

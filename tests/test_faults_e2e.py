@@ -23,7 +23,7 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 from distill_components.distiller import properties
-from distill_pipelines import cli
+from distill_pipelines import exits
 from distill_pipelines import names
 from distill_pipelines import report
 
@@ -35,7 +35,7 @@ _State = metadata_store_pb2.Execution
 
 
 def _command(root):
-  return [sys.executable, "-m", "distill_pipelines.cli", "run", "--pipeline-root",
+  return [sys.executable, "-m", "distill_cli", "run", "--pipeline-root",
           str(root), "--pipeline-name", NAME, "--teacher-type", "mlp",  # a long Trainer
           "--train-steps", "300",
           "--distill-steps", "50", "--eval-steps", "5", "--gate-threshold", "0",
@@ -115,14 +115,14 @@ def faults(tmp_path_factory):
 
 def test_a_second_run_on_the_root_is_refused_naming_the_holder(faults):
   code, out, err, holder = faults["busy"]
-  assert code == cli.EXIT_BUSY, out + err
+  assert code == exits.BUSY, out + err
   assert f"another run holds {faults['root'] / '.tfx-distill.lock'} (pid {holder}," in err
   assert out == ""
 
 
 def test_ctrl_c_prints_one_line_and_cancels_the_running_component(faults):
   code, out, err = faults["interrupted"]
-  assert code == cli.EXIT_INTERRUPTED, out + err[-3000:]
+  assert code == exits.INTERRUPTED, out + err[-3000:]
   assert "Traceback" not in err and "KeyboardInterrupt" not in err
   [line] = err.strip().splitlines()
   assert line.startswith("tfx-distill: interrupted (Ctrl-C) during Trainer; rerun the "
@@ -151,7 +151,7 @@ def test_a_killed_component_is_marked_failed_by_the_next_run(faults):
 
 def test_a_cached_push_whose_model_is_gone_is_not_reported_as_pushed(faults):
   code, out, err = faults["cached"]
-  assert code == cli.EXIT_NOT_SERVED, out + err[-3000:]
+  assert code == exits.NOT_SERVED, out + err[-3000:]
   assert f"{names.PUSHER:<30} cached" in out
   assert "pushed:  NOT SERVED: the pushed model at " + str(
       faults["root"] / "serving_model") in out

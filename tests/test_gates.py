@@ -13,7 +13,7 @@ from tensorflow_model_analysis.metrics import metric_types
 
 from distill_components.distiller.tasks import Task
 from distill_components.gates import evaluator
-from distill_pipelines import cli
+from distill_pipelines import exits
 from distill_pipelines import gates
 from distill_pipelines import names
 from distill_pipelines import report
@@ -263,13 +263,13 @@ def test_exit_status_and_summary_name_the_gate():
   passed = _summary(_gate(names.FIDELITY_EVALUATOR, "passed"),
                     _gate(names.NO_REGRESSION_EVALUATOR, "passed", no_baseline=True))
   passed.pushed_to = "/serving/1"
-  assert cli.exit_status(passed) == 0 and passed.blessed
+  assert exits.status(passed) == 0 and passed.blessed
   text = report.render(passed)
   assert "no regression (student vs serving model): passed (no serving model yet" in text
 
   fidelity = _summary(_gate(names.FIDELITY_EVALUATOR, "failed", ["auc (overall): x"]),
                       _gate(names.NO_REGRESSION_EVALUATOR, "not run"))
-  assert cli.exit_status(fidelity) == cli.EXIT_FIDELITY
+  assert exits.status(fidelity) == exits.FIDELITY
   assert fidelity.blessed is False
   text = report.render(fidelity)
   assert "    - auc (overall): x" in text
@@ -278,12 +278,12 @@ def test_exit_status_and_summary_name_the_gate():
 
   regression = _summary(_gate(names.FIDELITY_EVALUATOR, "passed"),
                         _gate(names.NO_REGRESSION_EVALUATOR, "failed", ["y"]))
-  assert cli.exit_status(regression) == cli.EXIT_NO_REGRESSION
+  assert exits.status(regression) == exits.NO_REGRESSION
   assert regression.stopped_by == "no regression (student vs serving model)"
 
   data = _summary(anomalies=["eval split, feature 'payment_type': Unexpected "
                              "string values (...)"])
-  assert cli.exit_status(data) == cli.EXIT_DATA_ANOMALIES
+  assert exits.status(data) == exits.DATA_ANOMALIES
   assert "data validation: FAILED" in report.render(data)
   assert "stopped by the data validation gate" in report.render(data)
 
@@ -297,3 +297,11 @@ def test_the_summary_says_what_the_student_learnt_from():
   text = report.render(summary, components=False)
   assert "student learnt from: 10,000 labelled + 50,000 unlabeled + 5,000 synthetic rows" in text
   assert "teacher: the mean of 2 teachers (the gate compares with the first)" in text
+
+
+def test_output_keys_are_tfx_own():
+  """names.*_KEY are the keys TFX's components record their artifacts under."""
+  from tfx.types import standard_component_specs as specs  # pylint: disable=g-import-not-at-top
+  for key in ("MODEL_KEY", "BASELINE_MODEL_KEY", "MODEL_RUN_KEY", "EXAMPLES_KEY",
+              "SCHEMA_KEY", "EVALUATION_KEY", "BLESSING_KEY", "PUSHED_MODEL_KEY"):
+    assert getattr(names, key) == getattr(specs, key), key

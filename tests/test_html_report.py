@@ -161,7 +161,7 @@ def _students(distilled: float, alone: float, chosen: str, **changes):
 
 
 def test_the_summary_says_whether_the_teacher_helped():
-  from distill_pipelines import cli  # pylint: disable=g-import-not-at-top
+  from distill_pipelines import exits  # pylint: disable=g-import-not-at-top
   helped = report.render(_students(0.9469, 0.9454, "distilled"))
   assert "distilled vs alone: AUC 0.9469 vs 0.9454 (+0.0015; eval split)" in helped
   assert ("chosen on the validation cut (999 train rows neither student trained on): "
@@ -176,12 +176,12 @@ def test_the_summary_says_whether_the_teacher_helped():
   assert "the teacher did not help on this data: pushing the student trained alone" in text
   assert ("teacher: gbt, the best of the candidates on the validation cut (AUC: "
           "ensemble 0.9400, gbt 0.9500, mlp 0.9300)") in text
-  assert cli.exit_status(pushed) == 0
+  assert exits.status(pushed) == 0
   held = _students(0.80, 0.90, "alone", gates=[fidelity], held_for_no_gain=True)
   text = report.render(held)
   assert "--require-gain stops the run before the Pusher" in text
   assert "pushed:  nothing (--require-gain: the teacher did not help)" in text
-  assert cli.exit_status(held) == cli.EXIT_NO_GAIN == 8
+  assert exits.status(held) == exits.NO_GAIN == 8
 
 
 def test_the_page_shows_both_students_and_the_teachers_candidates(tmp_path):

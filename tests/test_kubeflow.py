@@ -19,7 +19,8 @@ import tensorflow as tf
 import yaml
 
 from conftest import column_types, raw_examples, read_taxi_rows
-from distill_kubeflow import cli
+from distill_cli import main as cli
+from distill_kubeflow import commands
 from distill_kubeflow import compiler
 from distill_kubeflow import local_runner
 from distill_pipelines.taxi import config as taxi_config
@@ -368,5 +369,5 @@ def _task(name, state=local_runner.RAN, **outputs):
      8, "--require-gain"),
 ])
 def test_run_package_status_names_what_held_the_student(tasks, status, line):
-  code, said = cli.package_status({t.name: t for t in tasks})
+  code, said = commands.package_status({t.name: t for t in tasks})
   assert code == status and line in said

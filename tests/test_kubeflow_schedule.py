@@ -14,7 +14,8 @@ import threading
 import pytest
 import yaml
 
-from distill_kubeflow import cli
+from distill_cli import main as cli
+from distill_kubeflow import client
 from distill_kubeflow import cron
 
 IMAGE = "registry.example.com/ml/tfx-distill:1.0"
@@ -73,18 +74,11 @@ def test_cron_refuses_a_first_firing_more_than_a_year_away():
   assert cron.check_cron(feb_29, now=a_year_before) == feb_29
 
 
-class _FakeKfp(http.server.BaseHTTPRequestHandler):
-  """Answers the KFP v2beta1 calls kfp.Client makes; records what it gets."""
+class _FakeKfp(client._StandIn):  # pylint: disable=protected-access
+  """Answers the KFP v2beta1 calls kfp.Client makes; records what it gets
+  (the dry run's stand-in host, answering every call)."""
   requests = []
   refuse = False
-
-  def _reply(self, status, body):
-    data = json.dumps(body).encode()
-    self.send_response(status)
-    self.send_header("Content-Type", "application/json")
-    self.send_header("Content-Length", str(len(data)))
-    self.end_headers()
-    self.wfile.write(data)
 
   def do_GET(self):  # pylint: disable=invalid-name
     self.requests.append(("GET", self.path, None))
@@ -92,7 +86,7 @@ class _FakeKfp(http.server.BaseHTTPRequestHandler):
       return self._reply(200, {"multi_user": False})
     if self.path.startswith("/apis/v2beta1/experiments"):
       return self._reply(200, {"experiments": [
-          {"experiment_id": "exp-7", "display_name": "taxi-distillation"}]})
+          {"experiment_id": "exp-7", "display_name": "distillation"}]})
     return self._reply(404, {"error": "not here"})
 
   def do_POST(self):  # pylint: disable=invalid-name
@@ -105,9 +99,6 @@ class _FakeKfp(http.server.BaseHTTPRequestHandler):
     if self.path == "/apis/v2beta1/runs":
       return self._reply(200, dict(body, run_id="run-9"))
     return self._reply(404, {"error": "not here"})
-
-  def log_message(self, *args):
-    pass
 
 
 @pytest.fixture
@@ -136,7 +127,8 @@ def test_schedule_dry_run_prints_a_recurring_run_request(package, capsys):
   assert body["trigger"] == {"cron_schedule": {"cron": "0 0 3 * * *"}}
   assert body["max_concurrency"] == 1 and body["no_catchup"] is True
   assert body["mode"] == "ENABLE"
-  assert body["display_name"] == "taxi-distillation-retraining"
+  # Named after the package's pipeline (`compile`'s default name: distillation).
+  assert body["display_name"] == "distillation-retraining"
   with open(package, encoding="utf-8") as f:
     assert body["pipeline_spec"] == yaml.safe_load(f)
 
@@ -154,6 +146,24 @@ def test_schedule_sends_what_the_dry_run_printed(package, fake_kfp, capsys):
   assert sent["experiment_id"] == "exp-7"
   printed["experiment_id"] = "exp-7"
   assert sent == printed
+
+
+def test_dry_run_goes_through_no_proxy_and_fetches_no_credentials(
+    package, fake_kfp, monkeypatch):
+  """The dry run's request goes to its own listener on 127.0.0.1: proxy
+  variables (here the fake host, which would record a proxied request) do not
+  reroute it, and an IAP client id does not make kfp.Client fetch a token."""
+  host, server = fake_kfp
+  request = dict(name="n", cron_expression="@daily", experiment_id="e")
+  plain = client.recurring_run_request(package, **request)
+  for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+    monkeypatch.setenv(variable, host)
+    monkeypatch.setenv(variable.lower(), host)
+  monkeypatch.delenv("NO_PROXY", raising=False)
+  monkeypatch.delenv("no_proxy", raising=False)
+  monkeypatch.setenv("KF_PIPELINES_IAP_OAUTH2_CLIENT_ID", "iap.apps.example")
+  assert client.recurring_run_request(package, **request) == plain
+  assert server.requests == []
 
 
 def test_invalid_cron_is_refused_before_anything_is_sent(package, fake_kfp, capsys):

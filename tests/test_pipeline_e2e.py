@@ -20,7 +20,8 @@ import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 
 from conftest import column_types, raw_examples, read_taxi_rows
-from distill_pipelines import cli
+from distill_cli import main as cli
+from distill_pipelines import exits
 from distill_pipelines import report
 from distill_pipelines.report import html as report_html
 from distill_pipelines.report import page as report_page
@@ -148,7 +149,7 @@ def test_student_artifact_is_recorded_in_mlmd(runs):
 
 def test_impossible_threshold_blocks_the_push(runs):
   code, out, _ = runs["gated"]
-  assert code == cli.EXIT_FIDELITY, out
+  assert code == exits.FIDELITY, out
   assert "Schema:   kept from the first run" in out
   states = {c.node_id: c.state for c in runs["gated_summary"].components}
   assert states["SchemaImporter"] == "complete" and "SchemaGen" not in states

@@ -12,7 +12,9 @@ import sys
 
 import pytest
 
-from distill_pipelines import cli
+from distill_cli import main as cli
+
+from distill_pipelines import exits
 from distill_pipelines import names
 from distill_pipelines import report
 from distill_pipelines import retraining
@@ -50,7 +52,7 @@ def test_every_run_ends_as_a_production_schedule_expects(scenario):
   assert list(rows) == [s.name for s in spans.steps()]
   # exit status, stopped by, versions serving, seconds, as expected
   assert [r[0] for r in rows.values()] == [
-      "0", "0", str(cli.EXIT_NO_REGRESSION), str(cli.EXIT_DATA_ANOMALIES)]
+      "0", "0", str(exits.NO_REGRESSION), str(exits.DATA_ANOMALIES)]
   assert [r[-3] for r in rows.values()] == ["1", "2", "2", "2"]  # versions serving
   assert all(r[-1] == "yes" for r in rows.values())
 

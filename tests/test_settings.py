@@ -75,7 +75,9 @@ def test_taxi_demo_settings():
     ({"enable_cache": "false"}, "enable-cache: Input should be a valid boolean"),
     ({"train_steps": [1, 2]}, "train-steps: Input should be a valid integer"),
     ({"train_steps": 0}, "train-steps: Input should be greater than 0"),
-    ({"alpha": 1.5}, "alpha: Input should be less than or equal to 1"),
+    ({"alpha": 1.5}, "alpha: alpha weighs the soft (teacher) term and must lie in "
+     "[0, 1]; got 1.5."),
+    ({"temperature": 0.0}, "temperature: temperature must be > 0; got 0.0."),
     ({"task": "ranking"}, "task must be one of ['binary', 'multiclass', 'regression']"),
     ({"task": "binary", "label_values": ["a", "b", "c"]},
      "the binary task has 2 classes, not 3; use task multiclass"),
@@ -83,6 +85,8 @@ def test_taxi_demo_settings():
      "the multiclass task needs >= 3 classes, not 2"),
     ({"task": "multiclass"}, "the generic student needs the number of classes"),
     ({"task": "regression", "num_classes": 3}, "a regression label has no classes"),
+    ({"task": "binary", "num_classes": 3},
+     "the binary task has 2 classes, not 3; use task multiclass"),
     ({"teacher_model": "/t", "teacher": "t.py"}, "exclude each other"),
     ({"label_key": "y_xf"}, "the generic preprocessing writes the label under its own name"),
     ({"gate": {"metric": "mean_squared_error"}},
@@ -193,7 +197,8 @@ def test_profile_reads_every_file_and_counts_missing(tmp_path):
 @pytest.mark.parametrize("values, task, message", [
     (["1", "1", "1"], Task.BINARY, "has one value (1)"),
     (["a", "b", "c", "d", "e"], Task.BINARY, "--task binary, but the label column 'y' has 5 values"),
-    (["a", "b"], Task.MULTICLASS, "has two values (a, b); use --task binary"),
+    (["a", "b"], Task.MULTICLASS, "--task multiclass, but the label column 'y' has "
+     "2 values (a, b): the multiclass task needs >= 3 classes, not 2; use task binary."),
     (["a", "b", "c"], Task.REGRESSION, "a regression label must be numeric"),
     (["0.5", "1.5"], Task.BINARY, "fractional numbers: that is a regression label"),
     (["1", "", "0"], Task.BINARY, "is empty in 1 of 3 rows"),
@@ -249,3 +254,22 @@ def test_labels_that_fit():
   assert Task.MULTICLASS.output_width(4) == 4 and Task.BINARY.output_width(2) == 1
   with pytest.raises(ValueError, match="emits 1"):
     Task.MULTICLASS.check_width(1)
+
+
+@pytest.mark.parametrize("task, classes, message", [
+    (Task.BINARY, 3, "the binary task has 2 classes, not 3; use task multiclass"),
+    (Task.BINARY, 1, "a classifier needs at least 2 classes, not 1"),
+    (Task.MULTICLASS, 2, "the multiclass task needs >= 3 classes, not 2; use task binary"),
+    (Task.REGRESSION, 2, "a regression label has no classes (got 2)"),
+])
+def test_the_class_count_rule_says_which_task_to_use(task, classes, message):
+  """The one statement of the rule, which settings, custom_config, the CSV
+  label check and the model widths all ask."""
+  for check in (task.check_classes, task.output_width):
+    with pytest.raises(ValueError) as info:
+      check(classes)
+    assert message in str(info.value)
+  for fits, count in ((Task.BINARY, 2), (Task.MULTICLASS, 3), (Task.MULTICLASS, 10),
+                      (Task.BINARY, None), (Task.MULTICLASS, None),
+                      (Task.REGRESSION, None)):
+    fits.check_classes(count)

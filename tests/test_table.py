@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-from distill_pipelines import cli
-from distill_pipelines import flags
+from distill_cli import main as cli
+
+from distill_pipelines import inputs
 from distill_pipelines import table
 
 _GOOD_ROWS = [f"{i % 7},{i * 0.5},{'ab'[i % 2]},{i % 2}" for i in range(40)]
@@ -132,5 +133,5 @@ def test_only_the_newest_span_is_read(tmp_path):
   data = str(tmp_path / "data")
   _csv(data, "span-2/old.csv", rows=[])
   newest = _csv(data, "span-10/new.csv")
-  assert flags.check_input_pattern(data, "span-{SPAN}/*.csv") == [newest]
-  flags.check_table([newest])
+  assert inputs.check_input_pattern(data, "span-{SPAN}/*.csv") == [newest]
+  inputs.check_table([newest])

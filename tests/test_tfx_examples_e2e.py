@@ -27,7 +27,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 import datasets
 from conftest import column_types, raw_examples, read_taxi_rows
-from distill_pipelines import cli
+from distill_pipelines import exits
 from distill_pipelines import names
 from distill_pipelines import report
 from runs import artifact, fidelity_validation, run_cli, summary
@@ -232,6 +232,6 @@ def test_tfx_tf_df_module_teaches_a_keras_student(penguins):
 
 def test_exit_status_is_the_summary_s(taxi, penguins):
   """The exit status the README promises is the one the summary implies."""
-  assert taxi[1][0] == cli.exit_status(taxi[2]) == 0
+  assert taxi[1][0] == exits.status(taxi[2]) == 0
   for run in ("trained", "imported", "trees"):
-    assert penguins[run][0] == cli.exit_status(penguins[f"{run}_summary"]) == 0
+    assert penguins[run][0] == exits.status(penguins[f"{run}_summary"]) == 0

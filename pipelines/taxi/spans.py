@@ -3,13 +3,15 @@
     .venv/bin/python -m distill_pipelines.taxi.spans --workdir /tmp/spans
 
 The embedded taxi CSV is cut into spans that arrive one at a time under
-`WORKDIR/data/span-N/`, and after each arrival the same command a cron job
-would run reads the newest span:
+`WORKDIR/data/span-N/`, and after each arrival the run a cron job would start
+reads the newest span, as
 
     tfx-distill run --data-root WORKDIR/data --input-pattern 'span-{SPAN}/*.csv'
                     --pipeline-root WORKDIR/pipeline [SCENARIO_GATES]
 
-(the gates' bounds set for spans this small: see SCENARIO_GATES)
+would (the same settings check, `inputs.settings_from`, and the same local
+run, `local.run`; the gates' bounds set for spans this small: see
+SCENARIO_GATES).
 
 1. span 1 (half of the rows): the first run; the schema is inferred, the
    teacher trained, the student passes the fidelity gate and, with nothing
@@ -39,7 +41,7 @@ import dataclasses
 import os
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from distill_pipelines.taxi import raw_data
 
@@ -50,11 +52,13 @@ NEW_PAYMENT_TYPE = "Mobile Wallet"
 # the model serving had 0.98, log loss 5-8% above it), so the demo's bounds
 # would refuse span 2's student on noise. These still refuse the botched
 # training of step 3 by far.
-SCENARIO_GATES = ("--gate-max-drop", "0.05", "--serving-max-drop", "0.03",
-                  "--max-log-loss-increase", "0.15", "--calibration-tolerance", "0.2")
+# (--gate-max-drop 0.05 --serving-max-drop 0.03 --max-log-loss-increase 0.15
+# --calibration-tolerance 0.2)
+SCENARIO_GATES = {"gate": {"max_drop": 0.05},
+                  "no_regression": {"max_drop": 0.03, "max_log_loss_increase": 0.15,
+                                    "calibration_tolerance": 0.2}}
 # --quick: few training steps (for tests).
-QUICK_STEPS = ("--train-steps", "300", "--distill-steps", "1000", "--eval-steps", "20")
-QUICK_FLAGS = QUICK_STEPS + SCENARIO_GATES
+QUICK_STEPS = {"train_steps": 300, "distill_steps": 1000, "eval_steps": 20}
 SHIFTED_FRACTION = 0.4
 
 
@@ -97,21 +101,20 @@ class Step:
   """One scheduled run: the span it reads and what it should do."""
   name: str
   span: int
-  flags: List[str]
+  settings: Dict[str, Any]  # what this run changes, named like Settings' fields
   expect_pushed: bool
   expect_stopped_by: Optional[str]
 
 
 def steps(botched_steps: int = 3) -> List[Step]:
   return [
-      Step("span 1 arrives", 1, [], True, None),
-      Step("span 2 arrives", 2, [], True, None),
+      Step("span 1 arrives", 1, {}, True, None),
+      Step("span 2 arrives", 2, {}, True, None),
       Step("span 2, botched training", 2,
-           ["--teacher-type", "mlp", "--train-steps", str(botched_steps),
-            "--distill-steps", str(botched_steps),
-            "--gate-threshold", "0", "--gate-max-drop", "1"],
+           {"teacher_type": "mlp", "train_steps": botched_steps,
+            "distill_steps": botched_steps, "gate": {"threshold": 0, "max_drop": 1}},
            False, "no regression (student vs serving model)"),
-      Step("span 3 arrives (shifted)", 3, [], False, "data validation"),
+      Step("span 3 arrives (shifted)", 3, {}, False, "data validation"),
   ]
 
 
@@ -130,9 +133,21 @@ class Outcome:
             and self.stopped_by == self.step.expect_stopped_by)
 
 
-def play(workdir: str, extra_flags: Sequence[str] = ()) -> List[Outcome]:
-  """Plays every step in `workdir`; returns what each run did."""
-  from distill_pipelines import cli  # pylint: disable=g-import-not-at-top
+def merged(*layers: Dict[str, Any]) -> Dict[str, Any]:
+  """Settings values, later layers winning; the gates' dicts merge key by key."""
+  result: Dict[str, Any] = {}
+  for layer in layers:
+    for key, value in layer.items():
+      result[key] = ({**result.get(key, {}), **value} if isinstance(value, dict)
+                     else value)
+  return result
+
+
+def play(workdir: str, extra: Dict[str, Any]) -> List[Outcome]:
+  """Plays every step in `workdir` with `extra` settings; returns what each
+  run did."""
+  from distill_pipelines import inputs  # pylint: disable=g-import-not-at-top
+  from distill_pipelines import local  # pylint: disable=g-import-not-at-top
   from distill_pipelines import report  # pylint: disable=g-import-not-at-top
   from distill_pipelines.taxi import config  # pylint: disable=g-import-not-at-top
   data_root = os.path.join(workdir, "data")
@@ -142,12 +157,12 @@ def play(workdir: str, extra_flags: Sequence[str] = ()) -> List[Outcome]:
   for step in steps():
     if not os.path.isdir(os.path.join(data_root, f"span-{step.span}")):
       add_span(data_root, step.span)
-    print(f"\n=== {step.name}: tfx-distill run --input-pattern "
-          f"'span-{{SPAN}}/*.csv' {' '.join(step.flags)}", flush=True)
+    values = merged({"data_root": data_root, "input_pattern": "span-{SPAN}/*.csv",
+                     "pipeline_root": root}, extra, step.settings)
+    print(f"\n=== {step.name}: tfx-distill run --input-pattern 'span-{{SPAN}}/*.csv'"
+          + (f" with {step.settings}" if step.settings else ""), flush=True)
     started = time.time()
-    status = cli.main(["run", "--data-root", data_root, "--input-pattern",
-                       "span-{SPAN}/*.csv", "--pipeline-root", root,
-                       *extra_flags, *step.flags])
+    status = local.run(inputs.settings_from(values))
     summary = report.summarize(os.path.join(root, "metadata.sqlite"),
                                config.PIPELINE_NAME)
     outcomes.append(Outcome(
@@ -176,7 +191,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = parser.parse_args(argv)
   if os.path.exists(os.path.join(args.workdir, "pipeline")):
     parser.error(f"{args.workdir} already holds a pipeline; give a new --workdir")
-  outcomes = play(args.workdir, QUICK_FLAGS if args.quick else SCENARIO_GATES)
+  outcomes = play(args.workdir, merged(QUICK_STEPS, SCENARIO_GATES) if args.quick
+                  else SCENARIO_GATES)
   print("\n" + render(outcomes))
   return 0 if all(o.as_expected for o in outcomes) else 1
 

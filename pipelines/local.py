@@ -1,33 +1,26 @@
-"""`tfx-distill run`: the pipeline here, with LocalDagRunner.
+"""A pipeline run here, with LocalDagRunner: `tfx-distill run`.
 
-    tfx-distill run [--pipeline-root DIR] [--train-steps N] ...   # the demo
-    tfx-distill run --data-root DIR --label COLUMN [--task binary|multiclass|regression]
-        [--preprocessing-module F] [--teacher-module F] [--student-module F]
-        [--teacher-model DIR] ...                             # your own CSV
-
-The flags fill one `Settings` (pipelines/flags.py, pipelines/settings.py) and
-build `create_pipeline`. The console stays quiet (pipelines/console.py), the
-summary and report.html are read back from MLMD and TFMA, and the exit status
-says why nothing was pushed. The Kubeflow commands (`compile`, `submit`,
-`schedule`, `run-package`) live in kubeflow/cli.py, whose `main` is the
-`tfx-distill` entry point offering both.
+`run(settings)` holds the pipeline root (one run at a time), keeps the
+console quiet (pipelines/console.py: live progress, the components' own
+output in the run's log), builds `create_pipeline`, runs it, reads the
+summary and report.html back from MLMD and TFMA, and returns the exit status
+(`exits.py`) that says why nothing was pushed.
 """
 
-import argparse
 import contextlib
 import os
 import signal
 import sys
 import threading
 import time
-from typing import Dict, Optional, Sequence, Tuple
 
-from distill_pipelines import flags
-from distill_pipelines.flags import InputError
+from distill_pipelines import exits
+from distill_pipelines.inputs import InputError
+from distill_pipelines.settings import Settings
 
 
 @contextlib.contextmanager
-def _argv_parsed():
+def argv_parsed():
   """Hides the command line from the components while they run.
 
   Beam and absl inside the components parse `sys.argv` for flags of their own
@@ -40,63 +33,6 @@ def _argv_parsed():
     yield
   finally:
     sys.argv = saved
-
-
-# Exit status of `run`: why nothing was pushed, for a scheduler to act on.
-EXIT_FAILED = 1  # a component failed
-EXIT_INPUT = 2  # the settings or the data were refused before anything ran
-EXIT_DATA_ANOMALIES = 3  # the data broke the schema; nothing was trained
-EXIT_FIDELITY = 4  # the student is too far from the teacher
-EXIT_NO_REGRESSION = 5  # the student is worse than the serving model
-EXIT_BUSY = 6  # another run holds the pipeline root; this one did nothing
-EXIT_NOT_SERVED = 7  # the model the Pusher pushed is gone from its destination
-EXIT_NO_GAIN = 8  # --require-gain: the student alone beat the distilled one
-EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: finished components are reused on rerun
-
-
-def exit_status(summary) -> int:
-  """0 when the run ended as it should (pushed); else why not (EXIT_*)."""
-  from distill_pipelines import names  # pylint: disable=g-import-not-at-top
-  if summary.data_anomalies:
-    return EXIT_DATA_ANOMALIES
-  failed = {g.evaluator for g in summary.gates if g.verdict == "failed"}
-  if names.FIDELITY_EVALUATOR in failed:
-    return EXIT_FIDELITY
-  if names.NO_REGRESSION_EVALUATOR in failed:
-    return EXIT_NO_REGRESSION
-  if summary.failed:
-    return EXIT_FAILED
-  if summary.held_for_no_gain:
-    return EXIT_NO_GAIN
-  return EXIT_NOT_SERVED if summary.pushed_missing else 0
-
-
-def add_run_command(commands) -> Dict[str, flags.Handler]:
-  """Adds `run` to a subparsers action; returns its handler by name."""
-  run = commands.add_parser(
-      "run", help="run the pipeline locally (LocalDagRunner, SQLite MLMD)")
-  run.add_argument("--data-root", default=None,
-                   help="directory of CSV files (default: the demo CSV inside tfx)")
-  run.add_argument("--pipeline-root", default="tfx_pipeline_output",
-                   help="where artifacts, MLMD and the pushed model go")
-  flags.add_pipeline_flags(run)
-  run.add_argument("--verbose", action="store_true",
-                   help="show the components' own output (TensorFlow, Beam, pip) "
-                   "live instead of writing it to the run's log file")
-  return {"run": _run}
-
-
-def _parser() -> Tuple[argparse.ArgumentParser, Dict[str, flags.Handler]]:
-  parser = argparse.ArgumentParser(
-      prog="tfx-distill",
-      description="Distil a TFX teacher into a small student, gated by TFMA.")
-  handlers = add_run_command(parser.add_subparsers(dest="command", required=True))
-  return parser, handlers
-
-
-def build_parser() -> argparse.ArgumentParser:
-  """The parser of `tfx-distill` with only the local command."""
-  return _parser()[0]
 
 
 class _Interrupts:
@@ -129,8 +65,8 @@ class _Interrupts:
         signal.signal(s, handler)
 
 
-def _run(args: argparse.Namespace) -> int:
-  settings = flags.settings_from_args(args)
+def run(settings: Settings, *, verbose: bool = False) -> int:
+  """Runs the pipeline of `settings` here; returns its exit status."""
   from distill_pipelines import guard  # pylint: disable=g-import-not-at-top
   with contextlib.ExitStack() as stack:
     try:
@@ -143,16 +79,16 @@ def _run(args: argparse.Namespace) -> int:
                        f"run: {why}.") from None
     except guard.RootBusy as e:
       print(f"tfx-distill: {e}", file=sys.stderr)
-      return EXIT_BUSY
+      return exits.BUSY
     signals = stack.enter_context(_Interrupts().installed())
-    return _run_holding_the_root(args, settings, signals)
+    return _run_holding_the_root(settings, signals, verbose)
 
 
-def _run_holding_the_root(args: argparse.Namespace, settings, signals) -> int:
+def _run_holding_the_root(settings: Settings, signals, verbose: bool) -> int:
   from distill_pipelines import guard  # pylint: disable=g-import-not-at-top
   metadata_path = os.path.join(settings.pipeline_root, "metadata.sqlite")
   from distill_pipelines import console  # pylint: disable=g-import-not-at-top
-  log_path = None if args.verbose else os.path.join(
+  log_path = None if verbose else os.path.join(
       settings.pipeline_root, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
   error, tail, interrupted = None, [], None
   with contextlib.ExitStack() as stack:
@@ -200,7 +136,7 @@ def _run_holding_the_root(args: argparse.Namespace, settings, signals) -> int:
     # its own trains the same teacher on a rerun.
     tf.keras.utils.set_random_seed(settings.seed)
     with console.Progress(metadata_path, settings.pipeline_name, out=out,
-                          log_path=log_path, since_ms=started_ms), _argv_parsed():
+                          log_path=log_path, since_ms=started_ms), argv_parsed():
       try:
         tfx.orchestration.LocalDagRunner().run(definition)
       except KeyboardInterrupt as e:
@@ -220,7 +156,7 @@ def _run_holding_the_root(args: argparse.Namespace, settings, signals) -> int:
     print(f"tfx-distill: interrupted ({interrupted}) {where}; rerun the same command "
           "to resume: finished components are reused"
           + (f" (log: {log_path})" if log_path else ""), file=sys.stderr, flush=True)
-    return EXIT_INTERRUPTED
+    return exits.INTERRUPTED
   with contextlib.ExitStack() as stack:
     if log_path:  # what the report's TensorFlow prints goes to the log too
       stack.enter_context(console.captured(log_path))
@@ -235,25 +171,15 @@ def _run_holding_the_root(args: argparse.Namespace, settings, signals) -> int:
       import traceback  # pylint: disable=g-import-not-at-top
       traceback.print_exc()
       page = f"not written ({type(e).__name__}: {e}; see the log)"
-  print("\n" + report.render(summary, components=args.verbose), flush=True)
+  print("\n" + report.render(summary, components=verbose), flush=True)
   print(f"report:  {page}", flush=True)
   if log_path:
     print(f"log:     {log_path}", flush=True)
-  status = exit_status(summary)
+  status = exits.status(summary)
   if error is not None and not summary.data_anomalies:
     if tail:
       print(f"\nThe last lines of {log_path}:\n" + "\n".join(tail), file=sys.stderr)
     print(f"\ntfx-distill: the pipeline failed: {type(error).__name__}: {error}",
           file=sys.stderr)
-    return status or EXIT_FAILED
+    return status or exits.FAILED
   return status
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  """`tfx-distill run ...` (the entry point with every command is
-  distill_kubeflow.cli.main)."""
-  return flags.dispatch(*_parser(), argv)
-
-
-if __name__ == "__main__":
-  sys.exit(main())
