@@ -253,10 +253,10 @@ def settings_from(values: Dict[str, Any], *, say=print) -> settings_lib.Settings
   values = {k: v for k, v in values.items() if v is not None}
   preset = None if "label" in values else presets.load()
   outside = values.pop("allow_input_outside_data_root", False)
+  # No data root: the default preset's own data (the demo CSV), with or
+  # without --label.
   values["data_root"] = _local(values.get("data_root")
-                               or preset and preset.embedded_data_root())
-  if not values["data_root"]:
-    raise InputError("--data-root is needed with --label.")
+                               or (preset or presets.load()).embedded_data_root())
   if not values.get("pipeline_root"):
     raise InputError("--pipeline-root is needed.")
   values["pipeline_root"] = _local(values["pipeline_root"])

@@ -382,3 +382,12 @@ def test_the_demo_refuses_the_ensemble_teacher_by_name(tmp_path, capsys):
   assert cli.main(["run", "--pipeline-root", str(tmp_path / "d"),
                    "--teacher-type", "ensemble"]) == 2
   assert "The taxi demo's teachers are 'mlp' and 'gbt'" in capsys.readouterr().err
+
+
+def test_a_label_without_a_data_root_reads_the_demo_csv(tmp_path):
+  """--label alone: the zero-code path on the embedded CSV (README's flag table)."""
+  from distill_pipelines.taxi import config  # pylint: disable=g-import-not-at-top
+  settings = _settings_from(cli.build_parser().parse_args(
+      ["run", "--label", "fare", "--pipeline-root", str(tmp_path)]), say=lambda _: None)
+  assert settings.data_root == config.embedded_data_root()
+  assert settings.task.value == "regression" and settings.preprocessing is None
