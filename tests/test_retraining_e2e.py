@@ -22,6 +22,11 @@ from distill_pipelines.taxi import config
 from distill_pipelines.taxi import spans
 
 
+# spans.QUICK_STEPS and spans.SCENARIO_GATES as the command line gives them.
+QUICK_FLAGS = ("--train-steps", "300", "--distill-steps", "1000", "--eval-steps", "20",
+               "--gate-max-drop", "0.05", "--max-log-loss-increase", "0.15",
+               "--calibration-tolerance", "0.2")
+
 # A whole pipeline runs here: the slow tier (`make test-fast` leaves it out).
 pytestmark = pytest.mark.pipeline
 
@@ -120,7 +125,7 @@ def reused(scenario):
       code = cli.main(["run", "--data-root", data_root, "--input-pattern",
                        "span-{SPAN}/*.csv", "--pipeline-root",
                        os.path.join(workdir, "pipeline"), "--reuse-teacher-spans", "3",
-                       *spans.QUICK_FLAGS, "--no-serving-gate"])
+                       *QUICK_FLAGS, "--no-serving-gate"])
   finally:
     sys.argv = saved
   return workdir, code, out.getvalue()
