@@ -246,8 +246,9 @@ def settings_from(values: Dict[str, Any], *, say=print) -> settings_lib.Settings
   `values` are Settings fields (None or absent: unset; `gate` and
   `no_regression` partial dicts), plus `schema` (a schema file or its
   directory), `teacher_model` (a list of directories: Model artifacts or bare
-  SavedModels) and `allow_input_outside_data_root`. Without `label`: the
-  default preset, on its own data or files of its shape. Raises InputError.
+  SavedModels, or one) and `allow_input_outside_data_root`. Without `label`:
+  the default preset, on its own data or files of its shape; without
+  `data_root`: the default preset's data. Raises InputError.
   """
   import pydantic  # pylint: disable=g-import-not-at-top
   values = {k: v for k, v in values.items() if v is not None}
@@ -281,8 +282,9 @@ def settings_from(values: Dict[str, Any], *, say=print) -> settings_lib.Settings
                 [values["label"]] if "preprocessing" not in values else [])
   if "unlabeled_root" in values and not is_remote(values["unlabeled_root"]):
     check_data_root(values["unlabeled_root"], "--unlabeled-root")
+  teachers = values.get("teacher_model", [])
   links = [_teacher_model_dir(p, values["pipeline_root"])
-           for p in values.get("teacher_model", ())]
+           for p in ([teachers] if isinstance(teachers, str) else teachers)]
   if links:
     dirs = [directory for directory, _ in links]
     values["teacher_model"] = dirs[0] if len(dirs) == 1 else dirs
