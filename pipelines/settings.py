@@ -170,8 +170,8 @@ class Settings(pydantic.BaseModel):
   # The Distiller's defaults, and its range checks (the validators below).
   temperature: float = defaults.DEFAULT_TEMPERATURE
   alpha: float = defaults.DEFAULT_ALPHA  # weighs the soft (teacher) term
-  batch_size: int = pydantic.Field(default=256, gt=0)
-  learning_rate: float = pydantic.Field(default=1e-3, gt=0)
+  batch_size: int = pydantic.Field(default=defaults.DEFAULT_BATCH_SIZE, gt=0)
+  learning_rate: float = pydantic.Field(default=defaults.DEFAULT_LEARNING_RATE, gt=0)
   seed: int = pydantic.Field(
       default=0, ge=0, description="seeds Python, NumPy and TensorFlow at the "
       "start of a local run (so a Trainer module that sets no seed of its own "

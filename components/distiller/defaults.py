@@ -1,4 +1,4 @@
-"""The distillation loss's temperature and alpha: their defaults and ranges.
+"""The Distiller's training defaults, and the loss's temperature and alpha ranges.
 
 The one place of each: the Distiller's arguments, its executor and the
 pipeline's `Settings` all default and check them here. Pure Python (no
@@ -12,6 +12,10 @@ TensorFlow, no TFX), so the settings and the command line can import it.
 # alpha = 0.9, the earlier default: 2.6 on the binary label).
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_ALPHA = 1.0
+# The student's batch and Adam's learning rate (the component's arguments and
+# Settings' fields).
+DEFAULT_BATCH_SIZE = 256
+DEFAULT_LEARNING_RATE = 1e-3
 
 
 def check_alpha(alpha: float) -> float:
