@@ -4,6 +4,8 @@ Every command returns one of these; `run` and `run-package` read theirs from
 the run's outcome (`status`, `distill_kubeflow.commands.package_status`).
 """
 
+from distill_pipelines import names
+
 OK = 0  # the run ended as it should: the student was pushed (or nothing asked it)
 FAILED = 1  # a component (or the KFP host) failed
 INPUT = 2  # the settings or the data were refused before anything ran
@@ -18,7 +20,6 @@ INTERRUPTED = 130  # Ctrl-C or SIGTERM: finished components are reused on rerun
 
 def status(summary) -> int:
   """A local run's status from its summary (`distill_pipelines.report`)."""
-  from distill_pipelines import names  # pylint: disable=g-import-not-at-top
   if summary.data_anomalies:
     return DATA_ANOMALIES
   failed = {g.evaluator for g in summary.gates if g.verdict == "failed"}
