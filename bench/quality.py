@@ -55,17 +55,15 @@ from distill_components.distiller import export
 from distill_components.distiller import teacher as teacher_lib
 from distill_components.distiller import teacher_cache
 from distill_components.distiller import training
-from distill_cli import flags as flags_lib
 from distill_cli import main as cli
 from distill_pipelines import exits
-from distill_pipelines import inputs
 from distill_pipelines import report
 from distill_pipelines.taxi import config as configs
 
 
 def _settings_from(args, say=print):
   """The Settings `tfx-distill` makes of parsed flags."""
-  return inputs.settings_from(flags_lib.values(args), say=say)
+  return cli.settings_from_args(args, say=say)
 
 
 NAME = "bench-quality"

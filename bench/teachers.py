@@ -62,16 +62,13 @@ class Task:
     from tfx.components.trainer import fn_args_utils
     from tfx.proto import trainer_pb2
     from tfx.utils import proto_utils
-    from distill_cli import flags as flags_lib
     from distill_cli import main as cli
-    from distill_pipelines import inputs
     from distill_pipelines import report
     # pylint: enable=g-import-not-at-top
     self.name, self.work = name, os.path.join(work, name)
     root = os.path.join(self.work, "root")
     argv = ["run", "--pipeline-root", root, "--pipeline-name", name, *flags]
-    self.settings = inputs.settings_from(
-        flags_lib.values(cli.build_parser().parse_args(argv)))
+    self.settings = cli.settings_from_args(cli.build_parser().parse_args(argv))
     with contextlib.redirect_stdout(io.StringIO()):
       # Only its Transform outputs are used: the rest as short as it gets.
       code = cli.main([*argv, "--train-steps", "1", "--distill-steps", "1",

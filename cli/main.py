@@ -20,6 +20,7 @@ import sys
 from typing import Callable, Dict, Optional, Sequence
 
 from distill_cli import flags
+from distill_cli import presets
 from distill_pipelines import exits
 from distill_pipelines import inputs
 from distill_pipelines.inputs import InputError
@@ -27,13 +28,16 @@ from distill_pipelines.inputs import InputError
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _settings(args: argparse.Namespace):
-  return inputs.settings_from(flags.values(args))
+def settings_from_args(args: argparse.Namespace, say=print):
+  """The `Settings` parsed `run`/`compile` flags name; no --label: the
+  default preset."""
+  return inputs.settings_from(flags.values(args), preset=presets.load(), say=say)
+
 
 
 def _run(args: argparse.Namespace) -> int:
   from distill_pipelines import local  # pylint: disable=g-import-not-at-top
-  return local.run(_settings(args), verbose=args.verbose)
+  return local.run(settings_from_args(args), verbose=args.verbose)
 
 
 def _require(args: argparse.Namespace, *names: str) -> None:
@@ -47,7 +51,7 @@ def _require(args: argparse.Namespace, *names: str) -> None:
 def _compile(args: argparse.Namespace) -> int:
   _require(args, "image", "pipeline_root", "data_root")
   from distill_kubeflow import commands  # pylint: disable=g-import-not-at-top
-  return commands.compile_package(_settings(args), image=args.image,
+  return commands.compile_package(settings_from_args(args), image=args.image,
                                   output=args.output)
 
 

@@ -4,8 +4,8 @@
 its own) gives, named like `Settings`' fields, into one `Settings`: it
 resolves paths, reads the CSV files where it can (their header, every cell,
 the label column: the task is inferred from it when not given) and links an
-existing bare SavedModel as a Model artifact. No --label: the default preset
-(`presets.py`). Range and cross-field rules live in `Settings`; what needs
+existing bare SavedModel as a Model artifact. No label: the `preset` the
+caller gives (the command line's is the taxi demo). Range and cross-field rules live in `Settings`; what needs
 the data or the file system lives here. Nothing here imports TFX (importing
 it takes half a minute): a bad input fails at once with an `InputError` that
 names it.
@@ -18,7 +18,6 @@ import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from distill_components.distiller.tasks import Task
-from distill_pipelines import presets
 from distill_pipelines import settings as settings_lib
 
 
@@ -240,7 +239,8 @@ def _preset_settings(preset, values: Dict[str, Any], files: List[str]):
   return base.replace(**values)
 
 
-def settings_from(values: Dict[str, Any], *, say=print) -> settings_lib.Settings:
+def settings_from(values: Dict[str, Any], *, preset=None,
+                  say=print) -> settings_lib.Settings:
   """One `Settings` from `values`, checking what they name.
 
   `values` are Settings fields (None or absent: unset; `gate` and
@@ -252,12 +252,17 @@ def settings_from(values: Dict[str, Any], *, say=print) -> settings_lib.Settings
   """
   import pydantic  # pylint: disable=g-import-not-at-top
   values = {k: v for k, v in values.items() if v is not None}
-  preset = None if "label" in values else presets.load()
+  default = preset
+  preset = None if "label" in values else preset
+  if "label" not in values and not preset:
+    raise InputError("--label is needed: the column to learn.")
   outside = values.pop("allow_input_outside_data_root", False)
-  # No data root: the default preset's own data (the demo CSV), with or
-  # without --label.
+  if "data_root" not in values and not default:
+    raise InputError("--data-root is needed: the directory of CSV files.")
+  # No data root: the preset's own data (the demo CSV), with or without
+  # --label.
   values["data_root"] = _local(values.get("data_root")
-                               or (preset or presets.load()).embedded_data_root())
+                               or default.embedded_data_root())
   if not values.get("pipeline_root"):
     raise InputError("--pipeline-root is needed.")
   values["pipeline_root"] = _local(values["pipeline_root"])

@@ -13,9 +13,8 @@ from distill_pipelines import inputs
 from distill_pipelines import local
 
 
-def _settings_from(args, say=print):
-  """The Settings `tfx-distill` makes of parsed flags."""
-  return inputs.settings_from(flags.values(args), say=say)
+_settings_from = cli.settings_from_args
+
 
 def _run(argv, capsys):
   code = cli.main(["run", *argv])

@@ -10,12 +10,12 @@ import textwrap
 
 import pytest
 
-from distill_pipelines import console
+from distill_pipelines.local import console
 
 _CHILD = textwrap.dedent("""
     import os, subprocess, sys, warnings
     from absl import logging
-    from distill_pipelines import console
+    from distill_pipelines.local import console
     with console.captured(sys.argv[1]) as terminal:
       logging.info("Distillation step 100/1000: loss 0.25")
       print("python print")

@@ -2,7 +2,7 @@
 
 `summarize` reads one run back (through `mlmd` and `evaluation`): its
 component times, the teacher-vs-student outcome and the gates' verdicts;
-`render` turns that into plain text (pipelines/console.py shows the run live).
+`render` turns that into plain text (pipelines/local/console.py shows the run live).
 """
 
 import dataclasses

@@ -162,7 +162,7 @@ def play(workdir: str, extra: Dict[str, Any]) -> List[Outcome]:
     print(f"\n=== {step.name}: tfx-distill run --input-pattern 'span-{{SPAN}}/*.csv'"
           + (f" with {step.settings}" if step.settings else ""), flush=True)
     started = time.time()
-    status = local.run(inputs.settings_from(values))
+    status = local.run(inputs.settings_from(values, preset=config))
     summary = report.summarize(os.path.join(root, "metadata.sqlite"),
                                config.PIPELINE_NAME)
     outcomes.append(Outcome(

@@ -1,7 +1,7 @@
 """A pipeline run here, with LocalDagRunner: `tfx-distill run`.
 
 `run(settings)` holds the pipeline root (one run at a time), keeps the
-console quiet (pipelines/console.py: live progress, the components' own
+console quiet (console.py: live progress, the components' own
 output in the run's log), builds `create_pipeline`, runs it, reads the
 summary and report.html back from MLMD and TFMA, and returns the exit status
 (`exits.py`) that says why nothing was pushed.
@@ -87,7 +87,7 @@ def run(settings: Settings, *, verbose: bool = False) -> int:
 def _run_holding_the_root(settings: Settings, signals, verbose: bool) -> int:
   from distill_pipelines import guard  # pylint: disable=g-import-not-at-top
   metadata_path = os.path.join(settings.pipeline_root, "metadata.sqlite")
-  from distill_pipelines import console  # pylint: disable=g-import-not-at-top
+  from distill_pipelines.local import console  # pylint: disable=g-import-not-at-top
   log_path = None if verbose else os.path.join(
       settings.pipeline_root, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
   error, tail, interrupted = None, [], None
@@ -95,11 +95,7 @@ def _run_holding_the_root(settings: Settings, signals, verbose: bool) -> int:
     # From here on, what TensorFlow, Beam and pip print goes to the log.
     terminal = stack.enter_context(console.captured(log_path)) if log_path else None
     out = terminal.stream if terminal else sys.stdout
-    say = lambda text: print(text, file=out, flush=True)  # pylint: disable=unnecessary-lambda-assignment
-    say(f"Data:     {settings.data_root}\nLabel:    {settings.label} "
-        f"({settings.task.value})\nPipeline: {settings.pipeline_root}")
-    if log_path:
-      say(f"Log:      {log_path}")
+    console.header(out, settings, log_path)
 
     # Imported here: the checks above must not wait for TFX.
     from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
@@ -114,13 +110,10 @@ def _run_holding_the_root(settings: Settings, signals, verbose: bool) -> int:
         metadata_path, settings.pipeline_name,
         reason="left running by a run whose process ended without finishing it "
         f"(killed?); marked failed by the run started {time.strftime('%Y-%m-%d %H:%M:%S')}")
-    if closed:
-      say(f"Earlier:  {', '.join(closed)} left running by a killed run: marked failed")
     plan = retraining.plan(settings, metadata_path)
+    console.plan(out, closed=closed, schema_note=plan.schema_note,
+                 teacher_note=plan.teacher_note)
     settings = plan.settings
-    say(f"Schema:   {plan.schema_note}")
-    if plan.teacher_note:
-      say(f"Teacher:  {plan.teacher_note}")
     try:
       definition = pipeline.create_pipeline(
           settings,
@@ -152,10 +145,7 @@ def _run_holding_the_root(settings: Settings, signals, verbose: bool) -> int:
           metadata_path, settings.pipeline_name, canceled=True, since_ms=started_ms,
           reason=f"interrupted ({interrupted})")
   if interrupted:
-    where = f"during {', '.join(stopped)}" if stopped else "between components"
-    print(f"tfx-distill: interrupted ({interrupted}) {where}; rerun the same command "
-          "to resume: finished components are reused"
-          + (f" (log: {log_path})" if log_path else ""), file=sys.stderr, flush=True)
+    console.interrupted(interrupted, stopped, log_path)
     return exits.INTERRUPTED
   with contextlib.ExitStack() as stack:
     if log_path:  # what the report's TensorFlow prints goes to the log too
@@ -171,15 +161,9 @@ def _run_holding_the_root(settings: Settings, signals, verbose: bool) -> int:
       import traceback  # pylint: disable=g-import-not-at-top
       traceback.print_exc()
       page = f"not written ({type(e).__name__}: {e}; see the log)"
-  print("\n" + report.render(summary, components=verbose), flush=True)
-  print(f"report:  {page}", flush=True)
-  if log_path:
-    print(f"log:     {log_path}", flush=True)
+  console.outcome(summary, page, log_path, components=verbose)
   status = exits.status(summary)
   if error is not None and not summary.data_anomalies:
-    if tail:
-      print(f"\nThe last lines of {log_path}:\n" + "\n".join(tail), file=sys.stderr)
-    print(f"\ntfx-distill: the pipeline failed: {type(error).__name__}: {error}",
-          file=sys.stderr)
+    console.failure(error, tail, log_path)
     return status or exits.FAILED
   return status

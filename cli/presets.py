@@ -13,7 +13,8 @@ defines:
 - `teacher_settings(teacher_type)`: its own teacher of that type as settings
   (ValueError for a type it has none of).
 
-This module is the only one outside a preset's folder that imports it.
+This module is the only one outside a preset's folder that imports it; the
+command line hands the preset to `distill_pipelines.inputs.settings_from`.
 """
 
 PRESETS = ("taxi",)

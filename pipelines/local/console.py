@@ -6,6 +6,10 @@ of it. `captured(log_path)` therefore points file descriptors 1 and 2 (and
 `sys.stdout`/`sys.stderr`) at a log file for the length of a run, and hands
 back a stream on the terminal kept aside, where `Progress` draws.
 
+The run's own lines are written here too: `header` (what runs on what),
+`interrupted`, `outcome` (the summary, the report's and log's paths) and
+`failure`; their wording is this module's, the runner only calls them.
+
 `Progress` polls ML Metadata for the run's executions. On a terminal it keeps
 a live rich table (component, state, elapsed; the Distiller's step and loss,
 read from the log); in a pipe or CI log it prints one plain line per finished
@@ -233,3 +237,52 @@ class Progress:
     table.add_row("", Text(f"elapsed {now - self._started:.0f}s", style="dim"),
                   "", "", "")
     return table
+
+
+def header(out: TextIO, settings, log_path: Optional[str]) -> None:
+  """What this run reads and where it writes (before TFX is even imported)."""
+  lines = [f"Data:     {settings.data_root}",
+           f"Label:    {settings.label} ({settings.task.value})",
+           f"Pipeline: {settings.pipeline_root}"]
+  if log_path:
+    lines.append(f"Log:      {log_path}")
+  print("\n".join(lines), file=out, flush=True)
+
+
+def plan(out: TextIO, *, closed: List[str], schema_note: str,
+         teacher_note: str = "") -> None:
+  """What this run takes over from earlier ones: `closed` are executions a
+  killed run left running (now marked failed), the schema, the teacher."""
+  lines = []
+  if closed:
+    lines.append(f"Earlier:  {', '.join(closed)} left running by a killed run: "
+                 "marked failed")
+  if schema_note:
+    lines.append(f"Schema:   {schema_note}")
+  if teacher_note:
+    lines.append(f"Teacher:  {teacher_note}")
+  print("\n".join(lines), file=out, flush=True)
+
+
+def interrupted(why: str, stopped: List[str], log_path: Optional[str]) -> None:
+  where = f"during {', '.join(stopped)}" if stopped else "between components"
+  print(f"tfx-distill: interrupted ({why}) {where}; rerun the same command "
+        "to resume: finished components are reused"
+        + (f" (log: {log_path})" if log_path else ""), file=sys.stderr, flush=True)
+
+
+def outcome(summary, page: str, log_path: Optional[str], *,
+            components: bool = False) -> None:
+  """The run's summary (report.render), then where its page and log are."""
+  print("\n" + report.render(summary, components=components), flush=True)
+  print(f"report:  {page}", flush=True)
+  if log_path:
+    print(f"log:     {log_path}", flush=True)
+
+
+def failure(error: BaseException, tail: List[str], log_path: Optional[str]) -> None:
+  """A run that failed: the log's last lines and the error, on stderr."""
+  if tail:
+    print(f"\nThe last lines of {log_path}:\n" + "\n".join(tail), file=sys.stderr)
+  print(f"\ntfx-distill: the pipeline failed: {type(error).__name__}: {error}",
+        file=sys.stderr)
