@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import datasets  # pylint: disable=g-bad-import-order,wrong-import-position  # tests/datasets.py
 from distill_cli import main as cli  # pylint: disable=wrong-import-position
 from distill_pipelines import report  # pylint: disable=wrong-import-position
-from distill_components.distiller.metrics import TASK_METRICS  # pylint: disable=wrong-import-position
+from distill_components.distiller.tasks import Task  # pylint: disable=wrong-import-position
 
 
 def _penguin_module() -> str:
@@ -95,8 +95,8 @@ def main(argv=None) -> int:
   lines = ["| dataset | task | metric | teacher | student | params (teacher / student) "
            "| blessed | run (s) |", "|---|---|---|---|---|---|---|---|"]
   for name, r in results.items():
-    task = next((t for t in TASK_METRICS if t.value == r["task"]), None)
-    shown = [m for m in TASK_METRICS.get(task, ()) if m.name in r["student"]]
+    task = Task.parse(r["task"])
+    shown = [m for m in task.metrics if m.name in r["student"]]
     params = (f"{r['teacher_params']:,} / {r['student_params']:,}"
               if r["student_params"] else "-")
     blessed = {True: "yes", False: "no", None: "-"}[r["blessed"]]

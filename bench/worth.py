@@ -37,7 +37,7 @@ import time
 
 import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 from distill_components.distiller import properties
-from distill_components.distiller.metrics import TASK_METRICS
+from distill_components.distiller.tasks import Task
 from distill_cli import main as cli
 from distill_pipelines import mlmd
 from distill_pipelines import names
@@ -140,8 +140,8 @@ def _table(results):
     if not runs:
       continue
     first = runs[0]
-    task = next((t for t in TASK_METRICS if t.value == first["task"]), None)
-    title = next((m.title for m in TASK_METRICS.get(task, ()) if m.name == first["metric"]),
+    task = Task.parse(first["task"])
+    title = next((m.title for m in task.metrics if m.name == first["metric"]),
                  first["metric"])
     kept = ", ".join(f"{r['teacher_chosen']} {r['teacher_validation']:.4f}"
                      for r in runs if r["teacher_chosen"]) or "fixed (the demo's trees)"

@@ -29,7 +29,7 @@ import tensorflow_model_analysis as tfma
 
 from distill_components.distiller.tasks import Task
 from distill_pipelines import names
-from distill_components.distiller.metrics import TASK_METRICS, Metric, gate_metric
+from distill_components.distiller.metrics import Metric, gate_metric
 from distill_pipelines.settings import Settings
 
 
@@ -66,12 +66,8 @@ def value_threshold(metric: Metric, bound: float) -> tfma.GenericValueThreshold:
   return tfma.GenericValueThreshold(**{side: {"value": bound}})
 
 
-def _metric(task: Task, name: str) -> Optional[Metric]:
-  return next((m for m in TASK_METRICS[task] if m.name == name), None)
-
-
 def _log_loss(task: Task) -> Optional[Metric]:
-  return next((m for m in TASK_METRICS[task]
+  return next((m for m in task.metrics
                if m.class_name.endswith("Crossentropy")), None)
 
 
@@ -97,7 +93,7 @@ def no_regression_thresholds(s: Settings) -> List[_Threshold]:
   if log_loss is not None and gate.max_log_loss_increase is not None:
     found.append((log_loss, tfma.MetricThreshold(change_threshold=change_threshold(
         log_loss, gate.max_log_loss_increase)), False))
-  calibration = _metric(s.task, "calibration")
+  calibration = s.task.metric("calibration")
   if calibration is not None and gate.calibration_tolerance is not None:
     tolerance = gate.calibration_tolerance
     found.append((calibration, tfma.MetricThreshold(
@@ -105,7 +101,7 @@ def no_regression_thresholds(s: Settings) -> List[_Threshold]:
             lower_bound={"value": 1.0 - tolerance},
             upper_bound={"value": 1.0 + tolerance})), False))
   if s.task is Task.REGRESSION:
-    mae = _metric(s.task, "mean_absolute_error")
+    mae = s.task.metric("mean_absolute_error")
     if mae is not None and mae is not metric:
       found.append((mae, tfma.MetricThreshold(
           change_threshold=change_threshold(mae, max_drop)), False))
@@ -114,7 +110,7 @@ def no_regression_thresholds(s: Settings) -> List[_Threshold]:
 
 def _per_class_specs(task: Task, num_classes: Optional[int]) -> List[tfma.MetricsSpec]:
   """Multi-class: precision and recall of each class, one-vs-rest."""
-  if task is not Task.MULTICLASS or not num_classes:
+  if not task.per_class or not num_classes:
     return []
   return [tfma.MetricsSpec(
       metrics=[tfma.MetricConfig(class_name="Precision"),
@@ -123,11 +119,7 @@ def _per_class_specs(task: Task, num_classes: Optional[int]) -> List[tfma.Metric
 
 
 def _plots(task: Task) -> List[tfma.MetricConfig]:
-  if task is Task.BINARY:
-    return [tfma.MetricConfig(class_name="CalibrationPlot")]
-  if task is Task.MULTICLASS:
-    return [tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")]
-  return []
+  return [tfma.MetricConfig(class_name=plot) for plot in task.plots]
 
 
 def _eval_config(s: Settings, baseline: str,
@@ -149,7 +141,7 @@ def _eval_config(s: Settings, baseline: str,
           slicing_specs=slices[:1], threshold=tfma.MetricThreshold(
               value_threshold=tfma.GenericValueThreshold(
                   lower_bound={"value": 1})))])]
-  for metric in TASK_METRICS[s.task]:
+  for metric in s.task.metrics:
     bounds = [tfma.PerSliceMetricThreshold(
         slicing_specs=slices if per_slice else slices[:1], threshold=bound)
               for gated, bound, per_slice in thresholds if gated is metric]

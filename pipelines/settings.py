@@ -67,7 +67,7 @@ GENERIC_STUDENT = "distill_pipelines.generic.student.build_student"
 class Gate(pydantic.BaseModel):
   """When the Evaluator blesses the student, against the teacher.
 
-  `metric` is a TFMA metric name of the task (see `gates.TASK_METRICS`;
+  `metric` is a TFMA metric name of the task (see `Task.metrics`;
   default: the task's main metric). `threshold` is an absolute bound: a floor
   when higher is better, a ceiling when lower is better (None: none).
   `max_drop` is how much worse than the teacher the student may be: in the
@@ -310,10 +310,10 @@ class Settings(pydantic.BaseModel):
 
   @property
   def classes(self) -> Optional[int]:
-    if self.task is Task.REGRESSION:
+    if not self.task.is_classification:
       return None
-    if self.task is Task.BINARY:
-      return 2
+    if self.task.fixed_classes:
+      return self.task.fixed_classes
     return len(self.label_values) if self.label_values else self.num_classes
 
   @property

@@ -5,7 +5,6 @@ import pytest
 import tensorflow as tf
 
 from distill_components.distiller import choice
-from distill_components.distiller import metrics
 from distill_components.distiller.tasks import Task
 
 NAMES = ["a", "b"]
@@ -57,7 +56,7 @@ def test_a_fraction_outside_the_range_is_named(fraction):
 
 
 def test_the_better_student_on_the_validation_cut_goes_on_and_a_tie_keeps_the_distilled():
-  auc, mse = metrics.TASK_METRICS[Task.BINARY][0], metrics.TASK_METRICS[Task.REGRESSION][0]
+  auc, mse = Task.BINARY.metrics[0], Task.REGRESSION.metrics[0]
   figures = lambda d, a, m="auc": {choice.VALIDATION: {  # pylint: disable=g-long-lambda
       choice.DISTILLED: {m: d}, choice.ALONE: {m: a}}}
   assert choice.choose(figures(0.90, 0.91), auc) == choice.ALONE

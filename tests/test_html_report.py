@@ -29,7 +29,6 @@ from distill_pipelines.report import evaluation
 from distill_pipelines.report import figures
 from distill_pipelines.report import html as report_html
 from distill_pipelines.report import page as report_page
-from distill_components.distiller.metrics import TASK_METRICS
 
 _CELL = re.compile(r'<td class="[^"]*" data-model="([^"]*)" data-slice="([^"]*)" '
                    r'data-metric="([^"]*)" data-value="([^"]*)">([^<]*)</td>')
@@ -103,7 +102,7 @@ def check_report(html_text: str, fidelity_evaluation: Optional[str],
     assert 'src="data:image/png;base64,' in plot
   # Every figure of teacher and student is TFMA's, on every slice.
   cells = page_cells(html_text)
-  task_metrics = [m.name for m in TASK_METRICS[summary.task]]
+  task_metrics = [m.name for m in summary.task.metrics]
   compared = 0
   for model in (names.TEACHER, names.STUDENT):  # the page's labels are TFMA's names
     result = tfma.load_eval_result(fidelity_evaluation, model_name=model)

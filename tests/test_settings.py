@@ -4,7 +4,6 @@ import pydantic
 import pytest
 
 from distill_components.distiller.tasks import LabelError, Task
-from distill_components.distiller import metrics
 from distill_pipelines import table
 from distill_pipelines.settings import Settings, describe_errors
 from distill_pipelines.taxi import config as taxi
@@ -156,7 +155,7 @@ def test_module_config_carries_the_task_to_every_module():
 # --- the gate metrics per task (the EvalConfigs: tests/test_gates.py) -----
 
 def test_every_task_has_a_gateable_main_metric():
-  for task, listed in metrics.TASK_METRICS.items():
+  for task, listed in ((t, t.metrics) for t in Task):
     assert listed[0].gateable, task
 
 
@@ -273,3 +272,13 @@ def test_the_class_count_rule_says_which_task_to_use(task, classes, message):
                       (Task.BINARY, None), (Task.MULTICLASS, None),
                       (Task.REGRESSION, None)):
     fits.check_classes(count)
+
+
+def test_the_task_owns_its_metrics_plots_and_classes():
+  assert [m.name for m in Task.BINARY.metrics][:2] == ["auc", "binary_accuracy"]
+  assert Task.REGRESSION.metric("auc") is None
+  assert not Task.REGRESSION.metric("mean_squared_error").higher_is_better
+  assert Task.MULTICLASS.plots == ("MultiClassConfusionMatrixPlot",)
+  assert Task.REGRESSION.plots == ()
+  assert [t.fixed_classes for t in Task] == [2, None, None]
+  assert [t.per_class for t in Task] == [False, True, False]

@@ -36,7 +36,6 @@ import tensorflow_model_analysis as tfma
 
 from distill_components.distiller import export
 from distill_components.distiller import folds
-from distill_components.distiller import metrics as metrics_lib
 from distill_components.distiller import properties
 from distill_components.distiller import tasks
 
@@ -106,14 +105,14 @@ def outputs(task: tasks.Task, logits: np.ndarray) -> np.ndarray:
 
 def score(task: tasks.Task, labels: Mapping[str, np.ndarray],
           predictions: Mapping[str, Mapping[str, np.ndarray]],
-          metrics: Iterable[metrics_lib.Metric] = ()
+          metrics: Iterable[tasks.Metric] = ()
           ) -> Dict[str, Dict[str, Dict[str, float]]]:
   """part -> model -> metric -> value, by TFMA in one pass.
 
   `labels`: part -> [n] labels; `predictions`: part -> model -> what serving
   returns for those rows ([n] or [n, K]). `metrics`: the task's by default.
   """
-  metrics = list(metrics) or list(metrics_lib.TASK_METRICS[task])
+  metrics = list(metrics) or list(task.metrics)
   models = sorted({m for by_model in predictions.values() for m in by_model})
   frames = []
   for part, label in labels.items():
@@ -145,7 +144,7 @@ def score(task: tasks.Task, labels: Mapping[str, np.ndarray],
   return figures
 
 
-def better(figures: Mapping[str, Mapping[str, float]], metric: metrics_lib.Metric,
+def better(figures: Mapping[str, Mapping[str, float]], metric: tasks.Metric,
            first: str, second: str) -> str:
   """`first` or `second`, whichever is better on `metric` (a tie: `first`)."""
   a, b = figures[first][metric.name], figures[second][metric.name]
@@ -153,7 +152,7 @@ def better(figures: Mapping[str, Mapping[str, float]], metric: metrics_lib.Metri
   return second if worse else first
 
 
-def choose(figures, metric: metrics_lib.Metric) -> str:
+def choose(figures, metric: tasks.Metric) -> str:
   """DISTILLED or ALONE: the better on the validation cut (a tie: DISTILLED)."""
   return better(figures[VALIDATION], metric, DISTILLED, ALONE)
 
@@ -174,14 +173,14 @@ def collect(dataset: tf.data.Dataset, models: Mapping[str, object]
           {name: np.concatenate(parts) for name, parts in logits.items()})
 
 
-def metric_named(task: tasks.Task, name: str) -> metrics_lib.Metric:
+def metric_named(task: tasks.Task, name: str) -> tasks.Metric:
   """The task's metric called `name` (TFMA's name or class name)."""
-  for metric in metrics_lib.TASK_METRICS[task]:
+  for metric in task.metrics:
     if name in (metric.name, metric.class_name):
       return metric
   raise ChoiceError(
       f"choice_metric {name!r} is none of the {task.value} "
-      f"task's metrics {[m.name for m in metrics_lib.TASK_METRICS[task]]}.")
+      f"task's metrics {[m.name for m in task.metrics]}.")
 
 
 # Beside a teacher's Format-Serving/ (in its Model artifact's directory): the

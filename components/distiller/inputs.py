@@ -28,7 +28,6 @@ from distill_components.distiller import data
 from distill_components.distiller import defaults
 from distill_components.distiller import export
 from distill_components.distiller import labelling
-from distill_components.distiller import metrics as metrics_lib
 from distill_components.distiller import soft_labels
 from distill_components.distiller import spec as spec_lib
 from distill_components.distiller import tasks
@@ -67,7 +66,7 @@ class Inputs:
   # The student alone beside the distilled one, chosen on a validation cut.
   compare: bool
   fraction: float
-  choice_metric: metrics_lib.Metric
+  choice_metric: tasks.Metric
   # The soft labels: where the teacher's outputs are computed, the transfer set.
   labelling_mode: str
   cache_teacher_outputs: bool
@@ -204,7 +203,7 @@ def check(input_dict: Dict[str, List[types.Artifact]],
           or choice.DEFAULT_VALIDATION_FRACTION),
       choice_metric=choice.metric_named(
           task, exec_properties.get(spec_lib.CHOICE_METRIC_KEY)
-          or metrics_lib.TASK_METRICS[task][0].name),
+          or task.metrics[0].name),
       labelling_mode=labelling.check_mode(
           exec_properties.get(spec_lib.TEACHER_LABELLING_KEY) or labelling.IN_PROCESS),
       cache_teacher_outputs=bool(exec_properties.get(spec_lib.CACHE_TEACHER_OUTPUTS_KEY)),

@@ -91,7 +91,7 @@ class DistillerSpec(ComponentSpec):
       # (choice.py); unset: choice.DEFAULT_VALIDATION_FRACTION.
       VALIDATION_FRACTION_KEY: _optional(float),
       # The metric that chooses (a TFMA name of the task's metrics, e.g. auc);
-      # unset: the task's first (metrics.TASK_METRICS).
+      # unset: the task's first (Task.metrics).
       CHOICE_METRIC_KEY: _optional(str),
       # 0: no student alone, no validation cut; the distilled student goes
       # on (choice.py); unset: 1.

@@ -10,10 +10,59 @@ Pure Python and NumPy: no TensorFlow, no TFX, so the command line can use it
 before anything heavy is imported.
 """
 
+import dataclasses
 import enum
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence, Tuple
 
 import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+  """One TFMA metric as this project uses it."""
+  name: str  # TFMA's output name, e.g. "auc"
+  class_name: str  # TFMA (or Keras) metric class
+  title: str  # what a person reads
+  higher_is_better: bool
+  bounded: bool = True  # in [0, 1]: a change is measured in its units
+  config: Optional[dict] = None
+  gateable: bool = True  # False: best at a target (calibration: 1), not an end
+
+
+# Each task's TFMA metrics, what a person reads, which direction is better;
+# the first of each task gates by default. The gates turn them into TFMA's
+# EvalConfig, the summary and the report read the same names back.
+_METRICS = {
+    "binary": (
+        Metric("auc", "AUC", "AUC", True),
+        Metric("binary_accuracy", "BinaryAccuracy", "accuracy", True),
+        Metric("binary_crossentropy", "BinaryCrossentropy", "log loss", False,
+               bounded=False),
+        # Mean prediction / mean label: 1 is calibrated on average.
+        Metric("calibration", "Calibration", "calibration", True, bounded=False,
+               gateable=False),
+    ),
+    "multiclass": (
+        Metric("sparse_categorical_accuracy", "SparseCategoricalAccuracy",
+               "accuracy", True),
+        Metric("sparse_top_k_categorical_accuracy", "SparseTopKCategoricalAccuracy",
+               "top-2 accuracy", True, config={"k": 2}),
+        Metric("sparse_categorical_crossentropy", "SparseCategoricalCrossentropy",
+               "log loss", False, bounded=False),
+    ),
+    "regression": (
+        Metric("mean_squared_error", "MeanSquaredError", "MSE", False, bounded=False),
+        Metric("root_mean_squared_error", "RootMeanSquaredError", "RMSE", False,
+               bounded=False),
+        Metric("mean_absolute_error", "MeanAbsoluteError", "MAE", False,
+               bounded=False),
+    ),
+}
+
+# TFMA's plots each task's report draws.
+_PLOTS = {"binary": ("CalibrationPlot",),
+          "multiclass": ("MultiClassConfusionMatrixPlot",),
+          "regression": ()}
 
 
 class LabelError(ValueError):
@@ -37,6 +86,30 @@ class Task(str, enum.Enum):
     except ValueError:
       raise ValueError(f"task must be one of {[t.value for t in cls]}; got "
                        f"{value!r}.") from None
+
+  @property
+  def metrics(self) -> Tuple[Metric, ...]:
+    """The task's metrics; the first gates unless a gate names another."""
+    return _METRICS[self.value]
+
+  def metric(self, name: str) -> Optional[Metric]:
+    """The task's metric of that TFMA name (None: the task has none)."""
+    return next((m for m in self.metrics if m.name == name), None)
+
+  @property
+  def plots(self) -> Tuple[str, ...]:
+    """TFMA plot classes the report draws for the task."""
+    return _PLOTS[self.value]
+
+  @property
+  def per_class(self) -> bool:
+    """Whether each class also gets its own precision and recall."""
+    return self is Task.MULTICLASS
+
+  @property
+  def fixed_classes(self) -> Optional[int]:
+    """The number of classes every label of the task has (binary: 2), else None."""
+    return 2 if self is Task.BINARY else None
 
   @property
   def is_classification(self) -> bool:

@@ -33,7 +33,6 @@ import tensorflow as tf
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from distill_components.distiller import choice
-from distill_components.distiller import metrics
 from distill_pipelines.generic import config
 from distill_pipelines.generic import ensemble_teacher
 from distill_pipelines.generic import teacher as mlp_teacher
@@ -65,7 +64,7 @@ def run_fn(fn_args: FnArgs) -> None:
   s = tree_teacher.setup(fn_args)
   metric = choice.metric_named(
       s.cfg.task, custom.get(config.CHOICE_METRIC)
-      or metrics.TASK_METRICS[s.cfg.task][0].name)
+      or s.cfg.task.metrics[0].name)
   network = mlp_teacher.train(fn_args, s.tf_transform_output, s.cfg,
                               outside_cut=fraction)  # checks the labels
   trees = s.fit(outside_cut=fraction)

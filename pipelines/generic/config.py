@@ -130,8 +130,7 @@ def parse(custom_config: Optional[Mapping[str, Any]]) -> Config:
                        f"{len(label_values)} values: {list(label_values)}.")
     num_classes = len(label_values)
   task.check_classes(num_classes)
-  if task is tasks.Task.BINARY:
-    num_classes = 2
+  num_classes = task.fixed_classes or num_classes
   raw_label_keys = values.get(RAW_LABEL_KEYS)
   raw_label_keys = (label,) if raw_label_keys is None else tuple(raw_label_keys)
   if label not in raw_label_keys:

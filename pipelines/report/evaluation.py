@@ -10,7 +10,6 @@ TFMA ran with. Slices are named as the console and the page show them:
 import dataclasses
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from distill_components.distiller.metrics import TASK_METRICS
 from distill_components.distiller.tasks import Task
 
 OVERALL = "overall"
@@ -147,7 +146,7 @@ def gate_failures(validation, baseline: str,
 def _metric_titles(task: Optional[Task]) -> Dict[str, str]:
   """TFMA class name -> title, with ExampleCount."""
   titles = {"ExampleCount": "example count"}
-  for metric in TASK_METRICS.get(task, ()):
+  for metric in (task.metrics if task else ()):
     titles[metric.class_name] = metric.title
   return titles
 
@@ -155,7 +154,7 @@ def _metric_titles(task: Optional[Task]) -> Dict[str, str]:
 def _tfma_name(class_name: str, task: Optional[Task]) -> str:
   """TFMA's output name of a metric class (how failures name it): the
   task's table, else TFMA's registered metric's default name."""
-  for metric in TASK_METRICS.get(task, ()):
+  for metric in (task.metrics if task else ()):
     if metric.class_name == class_name:
       return metric.name
   from tensorflow_model_analysis.metrics import metric_types  # pylint: disable=g-import-not-at-top

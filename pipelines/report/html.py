@@ -37,7 +37,7 @@ from typing import List, Optional, Tuple
 import jinja2
 import markupsafe
 
-from distill_components.distiller.metrics import TASK_METRICS, Metric
+from distill_components.distiller.tasks import Metric
 from distill_components.distiller.tasks import Task
 from distill_pipelines import measure
 from distill_pipelines import names
@@ -128,7 +128,7 @@ def _facts(page: Page) -> List[Tuple[str, str]]:
 
 
 def _task_metrics(page: Page) -> List[Metric]:
-  metrics = list(TASK_METRICS.get(page.summary.task, ()))
+  metrics = list(page.summary.task.metrics if page.summary.task else ())
   if metrics:
     return metrics
   found = sorted({m for by_slice in page.metrics.values()
@@ -205,7 +205,7 @@ def _plot(page: Page) -> dict:
   task = page.summary.task
   if not page.plots:
     return dict(kind="none")
-  if task is Task.MULTICLASS:
+  if "MultiClassConfusionMatrixPlot" in task.plots:
     return dict(kind="confusion", image=figures.confusion_figure(page.plots))
   image = figures.calibration_figure(page.plots, task)
   if image:

@@ -12,7 +12,6 @@ import os
 from typing import Dict, List, Optional
 
 from distill_components.distiller import properties
-from distill_components.distiller.metrics import TASK_METRICS
 from distill_components.distiller.tasks import Task
 from distill_pipelines import mlmd
 from distill_pipelines.mlmd import ComponentRun
@@ -155,7 +154,7 @@ def _read_distiller(model, summary: RunSummary) -> None:
   summary.validation_examples = custom(properties.VALIDATION_EXAMPLES)
   for part in (properties.VALIDATION, properties.EVAL):
     for student in (properties.DISTILLED, properties.ALONE):
-      for metric in TASK_METRICS.get(summary.task, ()):
+      for metric in (summary.task.metrics if summary.task else ()):
         value = custom(properties.figure(student, part, metric.name))
         if value is not None:
           summary.students.setdefault(part, {}).setdefault(student, {})[
@@ -291,7 +290,7 @@ def _metrics_table(summary: RunSummary) -> List[str]:
   for name in ("teacher", "student") + (("serving",) if serving else ()):
     table.add_column(name, justify="right", min_width=10, no_wrap=True)
   table.add_column("", no_wrap=True)
-  for metric in TASK_METRICS.get(summary.task, ()):
+  for metric in (summary.task.metrics if summary.task else ()):
     values = [t.metrics.get(metric.name), s.metrics.get(metric.name)]
     values += [serving.get(metric.name)] if serving else []
     table.add_row(metric.title, *(_fmt(v, ".4f") for v in values), "")
@@ -309,7 +308,7 @@ def _metrics_table(summary: RunSummary) -> List[str]:
 
 
 def _metric(summary: RunSummary, name: Optional[str]):
-  return next((m for m in TASK_METRICS.get(summary.task, ()) if m.name == name), None)
+  return summary.task.metric(name) if summary.task and name else None
 
 
 def choice_lines(summary: RunSummary) -> List[str]:
