@@ -9,8 +9,9 @@ types only: every range, choice and cross-field rule is checked once, by
 """
 
 import argparse
+import functools
 import typing
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from distill_pipelines.inputs import InputError
 from distill_pipelines.settings import NoRegressionGate, Settings
@@ -194,6 +195,24 @@ _NO_REGRESSION = {"serving_max_drop": "max_drop",
 _INPUTS = ("schema", "teacher_model", "allow_input_outside_data_root")
 _NOT_SETTINGS = ("command", "config", "verbose", "image", "output", "no_cache",
                  "no_serving_gate", *_GATE, *_NO_REGRESSION)
+
+
+def flag_name(loc: Sequence) -> Optional[str]:
+  """The flag that sets the Settings field at `loc` (a pydantic error's
+  location), or None when no flag does."""
+  table = {"gate": _GATE, "no_regression": _NO_REGRESSION}.get(loc[0])
+  if table is not None and len(loc) > 1:
+    dest = next((k for k, field in table.items() if field == loc[1]), None)
+  else:
+    dest = loc[0] if loc[0] in _flag_dests() else None
+  return f"--{dest.replace('_', '-')}" if dest else None
+
+
+@functools.lru_cache(maxsize=None)
+def _flag_dests() -> frozenset:
+  parser = argparse.ArgumentParser()
+  add_pipeline_flags(parser)
+  return frozenset(a.dest for a in parser._actions)  # pylint: disable=protected-access
 
 
 def values(args: argparse.Namespace) -> Dict[str, Any]:

@@ -31,7 +31,8 @@ Handler = Callable[[argparse.Namespace], int]
 def settings_from_args(args: argparse.Namespace, say=print):
   """The `Settings` parsed `run`/`compile` flags name; no --label: the
   default preset."""
-  return inputs.settings_from(flags.values(args), preset=presets.load(), say=say)
+  return inputs.settings_from(flags.values(args), preset=presets.load(), say=say,
+                              name_of=flags.flag_name)
 
 
 

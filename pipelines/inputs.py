@@ -239,16 +239,18 @@ def _preset_settings(preset, values: Dict[str, Any], files: List[str]):
   return base.replace(**values)
 
 
-def settings_from(values: Dict[str, Any], *, preset=None,
-                  say=print) -> settings_lib.Settings:
+def settings_from(values: Dict[str, Any], *, preset=None, say=print,
+                  name_of=None) -> settings_lib.Settings:
   """One `Settings` from `values`, checking what they name.
 
   `values` are Settings fields (None or absent: unset; `gate` and
   `no_regression` partial dicts), plus `schema` (a schema file or its
   directory), `teacher_model` (a list of directories: Model artifacts or bare
-  SavedModels, or one) and `allow_input_outside_data_root`. Without `label`:
-  the default preset, on its own data or files of its shape; without
-  `data_root`: the default preset's data. Raises InputError.
+  SavedModels, or one) and `allow_input_outside_data_root`. `preset`: a
+  preset module (distill_cli/presets.py says what it holds), used without
+  `label` (its settings, on its own data or files of its shape) and for its
+  data without `data_root`. Raises InputError, a wrong setting named by
+  `name_of(loc)` (the command line: its flag) when given.
   """
   import pydantic  # pylint: disable=g-import-not-at-top
   values = {k: v for k, v in values.items() if v is not None}
@@ -301,7 +303,7 @@ def settings_from(values: Dict[str, Any], *, preset=None,
       values.update(_label_task(values, files, say))
       settings = settings_lib.Settings.model_validate(values)
   except pydantic.ValidationError as e:
-    raise InputError(settings_lib.describe_errors(e)) from None
+    raise InputError(settings_lib.describe_errors(e, name_of)) from None
   for directory, link in links:
     if link:
       _link_teacher(directory, link)

@@ -390,11 +390,13 @@ def is_module_file(code: str) -> bool:
   return code.endswith(".py") or "/" in code or "\\" in code
 
 
-def describe_errors(error: pydantic.ValidationError) -> str:
-  """One line per wrong setting, named like its flag."""
+def describe_errors(error: pydantic.ValidationError, name_of=None) -> str:
+  """One line per wrong setting, named by `name_of(loc)` (the command line
+  gives its flag's name) or by its place in Settings."""
   lines = []
   for item in error.errors():
-    name = ".".join(str(p) for p in item["loc"]).replace("_", "-") or "settings"
+    name = ((name_of(item["loc"]) if name_of and item["loc"] else None)
+            or ".".join(str(p) for p in item["loc"]).replace("_", "-") or "settings")
     message = item["msg"].removeprefix("Value error, ")
     if item["type"] not in ("value_error",) and "input" in item:
       message += f" (got {item['input']!r})"

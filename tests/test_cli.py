@@ -390,3 +390,10 @@ def test_a_label_without_a_data_root_reads_the_demo_csv(tmp_path):
       ["run", "--label", "fare", "--pipeline-root", str(tmp_path)]), say=lambda _: None)
   assert settings.data_root == config.embedded_data_root()
   assert settings.task.value == "regression" and settings.preprocessing is None
+
+
+def test_a_wrong_setting_is_named_by_its_flag(tmp_path, capsys):
+  for flag, value in (("--train-steps", "0"), ("--gate-max-drop", "-1"),
+                      ("--serving-max-drop", "-1"), ("--alpha", "2")):
+    code, err = _run(["--pipeline-root", str(tmp_path), flag, value], capsys)
+    assert code == 2 and f"error: {flag}: " in err, err
