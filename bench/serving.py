@@ -31,7 +31,7 @@ import tensorflow as tf
 import _common  # pylint: disable=g-bad-import-order  # bench/_common.py
 from distill_components.distiller import custom_ops
 from distill_components.distiller import export
-from distill_pipelines import measure
+from distill_components import measure
 from distill_pipelines import report
 from distill_pipelines.taxi import raw_data
 

@@ -126,7 +126,7 @@ class Task:
     from distill_components.distiller import export
     from distill_components.distiller import folds as folds_lib
     from distill_components.distiller import teacher as teacher_lib
-    from distill_pipelines import measure
+    from distill_components import measure
     from distill_pipelines.generic import config as keys
     # pylint: enable=g-import-not-at-top
     tf.keras.utils.set_random_seed(seed)

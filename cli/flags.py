@@ -169,6 +169,13 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
                     "repeat for more (the demo: trip_start_day)")
   _number(gate, "--min-slice-size", "slices with fewer eval examples are "
           "reported, not gated")
+  litert = parser.add_argument_group(
+      "LiteRT: the student as float32 and int8 files, pushed inside its version")
+  litert.add_argument("--no-litert", action="store_true", default=None,
+                      help="no LiteRT files, no LiteRT gate")
+  _number(litert, "--litert-max-drop", "how much worse than the float32 file "
+          "the int8 one may be on the gate metric before it is left out of the "
+          "push (default 0.005 for AUC/accuracy, 0.02 = 2%% for MSE)")
   retrain = parser.add_argument_group("retraining")
   _number(retrain, "--reuse-teacher-spans", "reuse the latest teacher this "
           "pipeline trained while it is fewer than N spans older than the newest "
@@ -194,7 +201,7 @@ _NO_REGRESSION = {"serving_max_drop": "max_drop",
                   "calibration_tolerance": "calibration_tolerance"}
 _INPUTS = ("schema", "teacher_model", "allow_input_outside_data_root")
 _NOT_SETTINGS = ("command", "config", "verbose", "image", "output", "no_cache",
-                 "no_serving_gate", *_GATE, *_NO_REGRESSION)
+                 "no_serving_gate", "no_litert", *_GATE, *_NO_REGRESSION)
 
 
 def flag_name(loc: Sequence) -> Optional[str]:
@@ -227,6 +234,8 @@ def values(args: argparse.Namespace) -> Dict[str, Any]:
                              if flags.get(k) is not None}
   if flags.get("no_serving_gate"):
     result["no_regression"]["enabled"] = False
+  if flags.get("no_litert"):
+    result["litert"] = False
   if flags.get("no_cache") is not None:
     result["enable_cache"] = not flags["no_cache"]
   return result

@@ -158,6 +158,36 @@ def _eval_config(s: Settings, baseline: str,
       if s.slice_by else None)
 
 
+DEFAULT_LITERT_MAX_DROP_BOUNDED = 0.005
+DEFAULT_LITERT_MAX_DROP_RELATIVE = 0.02
+
+
+def litert_config(s: Settings) -> tfma.EvalConfig:
+  """The LiteRT gate: the int8 file (candidate) against the float32 one
+  (baseline) on the transformed eval examples, overall. TFMA runs `tf_lite`
+  models only beside other `tf_lite` models; that the float32 file is the
+  SavedModel student the LiteRT export checks itself."""
+  metric = gate_metric(s.task, s.gate)
+  drop = s.litert_max_drop
+  if drop is None:
+    drop = (DEFAULT_LITERT_MAX_DROP_BOUNDED if metric.bounded
+            else DEFAULT_LITERT_MAX_DROP_RELATIVE)
+  specs = [tfma.ModelSpec(name=name, model_type=tfma.TF_LITE,
+                          label_key=s.transformed_label, is_baseline=baseline)
+           for name, baseline in ((names.LITERT_INT8, False),
+                                  (names.LITERT_FLOAT32, True))]
+  return tfma.EvalConfig(
+      model_specs=specs, slicing_specs=[tfma.SlicingSpec()],
+      metrics_specs=[tfma.MetricsSpec(metrics=[
+          tfma.MetricConfig(class_name="ExampleCount", threshold=tfma.MetricThreshold(
+              value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 1}))),
+          tfma.MetricConfig(
+              class_name=metric.class_name,
+              config=json.dumps(metric.config) if metric.config else "",
+              threshold=tfma.MetricThreshold(
+                  change_threshold=change_threshold(metric, drop)))])])
+
+
 def fidelity_config(s: Settings) -> tfma.EvalConfig:
   """The fidelity gate: student (candidate) against the teacher (baseline)."""
   return _eval_config(s, names.TEACHER, fidelity_thresholds(s))

@@ -9,6 +9,8 @@ imports another just for a string.
 STUDENT = "student"
 TEACHER = "teacher"
 SERVING = "serving"  # the latest blessed student: what is serving
+LITERT_INT8 = "litert_int8"  # the LiteRT gate's candidate
+LITERT_FLOAT32 = "litert_float32"  # and its baseline
 
 # Component ids in the pipeline (and node ids in MLMD).
 SCHEMA_GEN = "SchemaGen"
@@ -22,6 +24,8 @@ DISTILLER = "Distiller"
 FIDELITY_EVALUATOR = "FidelityEvaluator"
 NO_REGRESSION_EVALUATOR = "NoRegressionEvaluator"
 PUSHER = "Pusher"
+LITERT_EXPORT = "LiteRTExport"
+LITERT_EVALUATOR = "LiteRTEvaluator"  # int8 vs float32: only the int8 file's push
 
 # The gates, by the Evaluator that holds each, in the order they run.
 GATES = {

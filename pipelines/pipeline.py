@@ -7,7 +7,10 @@ Distiller (student, and the same student trained alone: the better goes on;
 with a transfer set, UnlabeledExampleGen's rows too) -> FidelityEvaluator
 (student vs teacher) -> [if blessed] NoRegressionEvaluator (student vs the
 latest blessed student) -> Pusher (only when both gates blessed; with
-require_gain, only when the distilled student went on).
+require_gain, only when the distilled student went on). With litert:
+LiteRTExport (the student as LiteRT float32 and int8) -> LiteRTEvaluator
+(int8 vs float32), and the Pusher pushes the files inside the student's
+version (the int8 one only when that gate blessed it).
 
 Every setting comes from one `Settings`; the local command line, the Kubeflow
 compiler and the benchmarks all call `create_pipeline` with one.
@@ -23,6 +26,7 @@ from distill_components.distiller import choice
 from distill_components.distiller import properties
 from distill_components.gates.data_validation import DataGate
 from distill_components.gates.evaluator import Evaluator
+from distill_components.litert.component import LiteRTExport, Pusher
 from distill_pipelines import gates
 from distill_pipelines import names
 from distill_pipelines.settings import Settings, is_module_file
@@ -154,6 +158,26 @@ def create_pipeline(
       # The teacher is its baseline: TFMA loads it in this process.
       model_imports=s.teacher_modules).with_id(names.FIDELITY_EVALUATOR)
   components.append(fidelity)
+  litert = {}
+  if s.litert:
+    # The student for other runtimes, gated int8 vs float32 on the
+    # transformed eval examples; only the int8 file's push depends on it.
+    export = LiteRTExport(
+        model=distiller.outputs["model"],
+        transform_graph=transform.outputs["transform_graph"],
+        examples=transform.outputs["transformed_examples"],
+        teacher_model=teacher_model, teacher_imports=s.teacher_modules,
+        task=s.task.value, label_key=s.transformed_label,
+        seed=s.seed).with_id(names.LITERT_EXPORT)
+    litert_gate = Evaluator(
+        examples=transform.outputs["transformed_examples"],
+        model=export.outputs["litert_int8"],
+        baseline_model=export.outputs["litert_float"],
+        eval_config=gates.litert_config(s)).with_id(names.LITERT_EVALUATOR)
+    components += [export, litert_gate]
+    litert = dict(litert_float=export.outputs["litert_float"],
+                  litert_int8=export.outputs["litert_int8"],
+                  litert_blessing=litert_gate.outputs["blessing"])
   push_to = tfx.proto.PushDestination(
       filesystem=tfx.proto.PushDestination.Filesystem(
           base_directory=s.serving_model_dir))
@@ -164,10 +188,10 @@ def create_pipeline(
   gain = tfx.dsl.Cond(gained) if s.require_gain else contextlib.nullcontext()
   if not s.no_regression.enabled:
     with gain:
-      pusher = tfx.components.Pusher(
+      pusher = Pusher(
           model=distiller.outputs["model"],
           model_blessing=fidelity.outputs["blessing"],
-          push_destination=push_to).with_id(names.PUSHER)
+          push_destination=push_to, **litert).with_id(names.PUSHER)
     components.append(pusher)
   else:
     # What is serving: the latest student the no-regression gate blessed
@@ -194,10 +218,10 @@ def create_pipeline(
           schema=schema_gen.outputs["schema"],
           eval_config=gates.no_regression_config(s),
       ).with_id(names.NO_REGRESSION_EVALUATOR)
-      pusher = tfx.components.Pusher(
+      pusher = Pusher(
           model=distiller.outputs["model"],
           model_blessing=no_regression.outputs["blessing"],
-          push_destination=push_to).with_id(names.PUSHER)
+          push_destination=push_to, **litert).with_id(names.PUSHER)
     components += [no_regression, pusher]
   return tfx.dsl.Pipeline(
       pipeline_name=s.pipeline_name,

@@ -194,6 +194,14 @@ class Settings(pydantic.BaseModel):
       "asks for the pass by itself), or in the Distiller's own process")
 
   gate: Gate = Gate()
+  litert: bool = pydantic.Field(
+      default=True, description="also write the student as LiteRT float32 and "
+      "int8 files (on transformed features), gate int8 against float32 and push "
+      "them inside the student's version (assets.extra/litert/)")
+  litert_max_drop: Optional[float] = pydantic.Field(
+      default=None, ge=0, description="how much worse than the float32 LiteRT "
+      "student the int8 one may be on the gate metric, in its units when "
+      "bounded, else a fraction; default 0.005 (AUC, accuracy) / 0.02 (MSE)")
   no_regression: NoRegressionGate = NoRegressionGate()
   slice_by: List[str] = pydantic.Field(
       default_factory=list, description="raw columns whose every slice must "

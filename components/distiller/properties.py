@@ -66,3 +66,12 @@ PUSHED_DESTINATION = "pushed_destination"
 # On an execution `tfx-distill run` found unfinished (its process killed, or
 # interrupted): why it was marked failed or canceled.
 UNFINISHED_REASON = "unfinished_reason"
+
+# On both LiteRT Model artifacts (distill_components.litert).
+LITERT_MODE = "litert_mode"  # float32 | int8 | int8_with_float_ops | dynamic_range
+LITERT_BYTES = "litert_bytes"
+LITERT_FLOAT_OPS = "litert_float_ops"  # JSON list: ops the int8 file left in float
+LITERT_FLOAT_GAP = "litert_float_gap"  # max |float LiteRT - SavedModel| on eval rows
+# JSON list, one row per model (teacher, student, litert_float32, litert_int8):
+# file_bytes, own_bytes (without the Transform), params, latency_ms by batch.
+COMPRESSION = "compression"

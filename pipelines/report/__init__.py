@@ -11,7 +11,7 @@ Everything is read back from ML Metadata through `distill_pipelines.mlmd`
   its matplotlib plots, its jinja2 templates); `python -m
   distill_pipelines.report` rewrites one.
 
-Model size and serving latency are measured in `distill_pipelines.measure`,
+Model size and serving latency are measured in `distill_components.measure`,
 which bench/ uses too. Importing this package loads neither TensorFlow nor
 TFX: the command line imports it before it checks its flags.
 """

@@ -17,7 +17,7 @@ pipeline root. Sections, in order:
   predictions, so both models are called here);
 - the student's training curves, from the TensorBoard events of its run;
 - parameters and SavedModel size (the Distiller's record) and the serving
-  latency of teacher and student, timed here (distill_pipelines.measure);
+  latency of teacher and student, timed here (distill_components.measure);
 - each gate's verdict, its thresholds with which held, TFMA's failures as
   sentences; the components' times.
 
@@ -39,7 +39,7 @@ import markupsafe
 
 from distill_components.distiller.tasks import Metric
 from distill_components.distiller.tasks import Task
-from distill_pipelines import measure
+from distill_components import measure
 from distill_pipelines import names
 from distill_pipelines.report import evaluation
 from distill_pipelines.report import figures
@@ -250,7 +250,9 @@ def _size(page: Page) -> dict:
   ratios += [summary_lib.ratio(ms(names.TEACHER, b), ms(names.STUDENT, b), "faster",
                                "slower") for b in batches]
   return dict(batches=batches, rows=rows, ratios=ratios,
-              calls=measure.LATENCY_CALLS)
+              calls=measure.LATENCY_CALLS, runtimes=summary_lib.runtimes_rows(s),
+              runtimes_line=summary_lib.runtimes_line(s), litert_mode=s.litert_mode,
+              litert_pushed=s.litert_pushed)
 
 
 # --- the page -------------------------------------------------------------------------

@@ -4,7 +4,7 @@ From the run's `RunSummary` (summary.py) and, through the same MLMD reader
 (`distill_pipelines.mlmd`), what the Distiller and the Evaluators wrote: TFMA's figures on
 every slice and its plots (evaluation.py), each gate's thresholds, the
 student's training curves (figures.py), and the serving latency of teacher
-and student timed here on eval examples (distill_pipelines.measure).
+and student timed here on eval examples (distill_components.measure).
 """
 
 import dataclasses
@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 
 from distill_components.distiller import properties
 from distill_components.distiller.tasks import Task
-from distill_pipelines import measure
+from distill_components import measure
 from distill_pipelines import mlmd
 from distill_pipelines import names
 from distill_pipelines.report import evaluation

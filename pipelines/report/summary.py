@@ -80,6 +80,13 @@ class RunSummary:
   teacher_chosen: Optional[str] = None
   # The Pusher was skipped because the student alone went on (require_gain).
   held_for_no_gain: bool = False
+  # The student for other runtimes (LiteRTExport, LiteRTEvaluator): one row
+  # per model measured alike, the int8 file's kind, its gate, what was pushed.
+  compression: List[Dict] = dataclasses.field(default_factory=list)
+  litert_mode: Optional[str] = None
+  litert_gate: Optional[GateResult] = None
+  litert_metrics: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
+  litert_pushed: List[str] = dataclasses.field(default_factory=list)
 
   @property
   def failed(self) -> List[str]:
@@ -186,7 +193,8 @@ def summarize(sqlite_path: str, pipeline_name: str,
                     and by_node[names.DATA_GATE].state == "FAILED")
     read = {node: c.execution_id for node, c in by_node.items()
             if (node in (names.DISTILLER, names.FIDELITY_EVALUATOR,
-                         names.NO_REGRESSION_EVALUATOR, names.PUSHER)
+                         names.NO_REGRESSION_EVALUATOR, names.PUSHER,
+                         names.LITERT_EXPORT, names.LITERT_EVALUATOR)
                 and c.state in mlmd.DONE)
             or (node == _EXAMPLE_VALIDATOR and data_stopped)}
     done = mlmd.executions(handle, read)
@@ -212,6 +220,7 @@ def summarize(sqlite_path: str, pipeline_name: str,
   elif fidelity.verdict == "failed" and names.SERVING_RESOLVER in by_node:
     no_regression.verdict = "not run"  # it runs only on a faithful student
     summary.gates.append(no_regression)
+  _read_litert(done, summary, root)
   anomalies = done[_EXAMPLE_VALIDATOR].output("anomalies") if data_stopped else None
   if anomalies is not None:
     from distill_components.gates import data_validation  # pylint: disable=g-import-not-at-top
@@ -230,7 +239,42 @@ def summarize(sqlite_path: str, pipeline_name: str,
       summary.pushed_missing = destination
     else:
       summary.pushed_to = destination
+      litert = os.path.join(destination, LITERT_PUSHED_DIR)
+      if fileio.exists(litert):
+        summary.litert_pushed = sorted(n for n in fileio.listdir(litert)
+                                       if n.endswith(".tflite"))
   return summary
+
+
+# Where the Pusher puts the LiteRT files inside the student's version
+# (distill_components.litert.executor.PUSHED_DIR).
+LITERT_PUSHED_DIR = os.path.join("assets.extra", "litert")
+
+
+def _read_litert(done, summary: RunSummary, root: str) -> None:
+  """The compression table, the int8 file's kind and the LiteRT gate."""
+  if names.LITERT_EXPORT in done:
+    int8 = done[names.LITERT_EXPORT].output("litert_int8")
+    table = mlmd.custom(int8, properties.COMPRESSION)
+    summary.compression = json.loads(table) if table else []
+    summary.litert_mode = mlmd.custom(int8, properties.LITERT_MODE)
+  if names.LITERT_EVALUATOR not in done:
+    return
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  execution = done[names.LITERT_EVALUATOR]
+  gate = GateResult(names.LITERT_EVALUATOR, "LiteRT int8 vs float32")
+  blessed = mlmd.custom(execution.output(names.BLESSING_KEY), properties.BLESSED)
+  gate.verdict = "-" if blessed is None else ("passed" if blessed else "failed")
+  output = execution.output(names.EVALUATION_KEY)
+  if output is not None:
+    uri = mlmd.local_uri(output.uri, root)
+    summary.litert_metrics = evaluation.overall_metrics(evaluation.load(
+        uri, [names.LITERT_INT8, names.LITERT_FLOAT32]))
+    if not blessed:
+      gate.failures = evaluation.gate_failures(
+          tfma.load_validation_result(uri), "float32 file",
+          summary.litert_metrics.get(names.LITERT_FLOAT32, {}))
+  summary.litert_gate = gate
 
 
 # --- the text ---------------------------------------------------------------------
@@ -307,6 +351,59 @@ def _metrics_table(summary: RunSummary) -> List[str]:
   return _plain(table)
 
 
+_RUNTIME_TITLES = {"teacher": "teacher SavedModel", "student": "student SavedModel",
+                   "litert_float32": "student LiteRT float32",
+                   "litert_int8": "student LiteRT int8"}
+
+
+def runtimes_rows(summary: RunSummary) -> List[List[str]]:
+  """The compression table as text cells: model, file KB, own KB (without
+  the Transform), parameters, ms at batch 1 and at the largest batch."""
+  rows = []
+  for row in summary.compression:
+    ms = {int(k): v for k, v in row.get("latency_ms", {}).items()}
+    kb = lambda b: None if b is None else b / 1e3  # pylint: disable=unnecessary-lambda-assignment
+    rows.append([_RUNTIME_TITLES.get(row["model"], row["model"]),
+                 _fmt(kb(row.get("file_bytes")), ",.1f"),
+                 _fmt(kb(row.get("own_bytes")), ",.1f"),
+                 _fmt(row.get("params"), ",d"),
+                 _fmt(ms.get(1), ".3f"), _fmt(ms.get(max(ms), None) if ms else None, ".3f")])
+  return rows
+
+
+def _runtimes_table(summary: RunSummary) -> List[str]:
+  """Teacher, student SavedModel and LiteRT files, measured alike, and what
+  the int8 file buys against the teacher."""
+  from rich.table import Table  # pylint: disable=g-import-not-at-top
+  if not summary.compression:
+    return []
+  batches = sorted({int(k) for r in summary.compression for k in r.get("latency_ms", {})})
+  table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 0, 0, 2))
+  for title, justify in (("runtimes", "left"), ("file KB", "right"),
+                         ("own KB", "right"), ("parameters", "right"),
+                         ("ms @1", "right"), (f"ms @{batches[-1] if batches else '-'}",
+                                              "right")):
+    table.add_column(title, justify=justify, no_wrap=True)
+  for cells in runtimes_rows(summary):
+    table.add_row(*cells)
+  line = runtimes_line(summary)
+  return _plain(table) + ([line] if line else [])
+
+
+def runtimes_line(summary: RunSummary) -> str:
+  """What the int8 file buys against the teacher, from this run's figures."""
+  by = {r["model"]: r for r in summary.compression}
+  teacher, int8 = by.get("teacher"), by.get("litert_int8")
+  if not teacher or not int8:
+    return ""
+  t_ms, s_ms = teacher.get("latency_ms", {}), int8.get("latency_ms", {})
+  speed = ratio(t_ms.get("1"), s_ms.get("1"), "faster", "slower")
+  return (f"int8 student vs teacher: "
+          f"{ratio(teacher['file_bytes'], int8['file_bytes'], 'smaller', 'larger')} file"
+          + (f", {speed} at batch 1 (features computed; teacher in graph)" if speed else "")
+          + f"; int8 kind: {summary.litert_mode}")
+
+
 def _metric(summary: RunSummary, name: Optional[str]):
   return summary.task.metric(name) if summary.task and name else None
 
@@ -347,12 +444,23 @@ def choice_lines(summary: RunSummary) -> List[str]:
   return lines
 
 
+def _litert_figures(summary: RunSummary) -> str:
+  """' (AUC 0.9466 vs 0.9470)': the gate metric of the int8 and float32 files."""
+  metric = _metric(summary, summary.choice_metric) or (
+      summary.task.metrics[0] if summary.task else None)
+  int8 = summary.litert_metrics.get(names.LITERT_INT8, {}).get(metric.name) if metric else None
+  base = summary.litert_metrics.get(names.LITERT_FLOAT32, {}).get(metric.name) if metric else None
+  if int8 is None or base is None:
+    return ""
+  return f" ({metric.title} {int8:.4f} vs {base:.4f})"
+
+
 def _gate_lines(summary: RunSummary) -> List[str]:
   lines = ["gates:"]
   if summary.data_anomalies:
     lines.append("  data validation: FAILED, the examples break the schema")
     lines += [f"    - {line}" for line in summary.data_anomalies]
-  for gate in summary.gates:
+  for gate in summary.gates + ([summary.litert_gate] if summary.litert_gate else []):
     verdict = gate.verdict
     if gate.verdict == "passed" and gate.no_baseline:
       verdict = "passed (no serving model yet: first run, only its bounds held)"
@@ -360,11 +468,17 @@ def _gate_lines(summary: RunSummary) -> List[str]:
       verdict = "failed (no serving model yet: on its own bounds)"
     elif gate.verdict == "not run":
       verdict = "not run (the fidelity gate failed)"
+    if gate is summary.litert_gate:
+      verdict += _litert_figures(summary)
     lines.append(f"  {gate.title}: {verdict}")
     lines += [f"    - {line}" for line in gate.failures[:_MAX_FAILURES]]
     if len(gate.failures) > _MAX_FAILURES:
       lines.append(f"    - and {len(gate.failures) - _MAX_FAILURES} more")
   lines.append("blessed: " + {True: "yes", False: "no", None: "-"}[summary.blessed])
+  gate = summary.litert_gate
+  if gate and gate.verdict == "failed":
+    lines.append("  (the LiteRT gate holds back only the int8 file; the student "
+                 "SavedModel goes on)")
   return lines
 
 
@@ -374,7 +488,9 @@ def _push_line(summary: RunSummary) -> Optional[str]:
             "is missing (deleted since the Pusher ran); rerun with --no-cache "
             "to push it again")
   if summary.pushed_to:
-    return f"pushed:  {summary.pushed_to}"
+    return f"pushed:  {summary.pushed_to}" + (
+        f" (with {', '.join(summary.litert_pushed)} in {LITERT_PUSHED_DIR}/)"
+        if summary.litert_pushed else "")
   if summary.held_for_no_gain:
     return "pushed:  nothing (--require-gain: the teacher did not help)"
   if summary.stopped_by:
@@ -402,6 +518,9 @@ def render(summary: RunSummary, components: bool = True) -> str:
     lines.append("student learnt from: " + " + ".join(
         f"{n:,} {kind}" for kind, n in summary.examples.items()) + " rows")
   lines += choice_lines(summary)
+  runtimes = _runtimes_table(summary)
+  if runtimes:
+    lines += ["", *runtimes]
   lines += ["", *_gate_lines(summary)]
   push = _push_line(summary)
   if push:

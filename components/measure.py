@@ -7,7 +7,9 @@
 - `time_calls` times callables in turn, call by call, so that machine noise
   hits each alike (bench/serving.py compares teacher and student with it);
 - `serving_latency` is the page's figure: the median of a few calls of
-  `serving_default` on serialized tf.Examples, per batch size.
+  `serving_default` on serialized tf.Examples, per batch size;
+  `features_latency` the same for a signature fed transformed features, and
+  `median_latency` for any call (LiteRT's interpreter: litert/convert.py).
 
 Nothing here knows which model it measures, nor TFX's orchestration.
 """
@@ -83,6 +85,18 @@ def time_calls(calls: Mapping[str, Callable[[], object]], rounds: int,
   return times
 
 
+def median_latency(make_call: Callable[[int], Callable[[], object]], total: int,
+                   batches: Sequence[int] = LATENCY_BATCHES) -> Latency:
+  """Median ms of the call `make_call(n)` makes (a batch of the first n of
+  `total` inputs), per n, timed alike for every kind of model."""
+  latency = Latency()
+  for size in batches:
+    call = make_call(size)
+    times = time_calls({"call": call}, LATENCY_CALLS, budget_seconds=LATENCY_SECONDS)
+    latency.ms[min(size, total)] = statistics.median(times["call"])
+  return latency
+
+
 def serving_latency(model_dir: Optional[str], examples: List[bytes],
                     batches: Sequence[int] = LATENCY_BATCHES) -> Latency:
   """Median ms of `serving_default` on the first n of `examples`, per n."""
@@ -98,10 +112,21 @@ def serving_latency(model_dir: Optional[str], examples: List[bytes],
     return Latency(note=f"could not load: {type(e).__name__}")
   if signature is None:
     return Latency(note=f"no SavedModel in {model_dir}")
-  latency = Latency()
-  for size in batches:
+
+  def call(size):
     batch = {input_name(signature): tf.constant(examples[:size])}
-    times = time_calls({"serving_default": lambda batch=batch: signature(**batch)},
-                       LATENCY_CALLS, budget_seconds=LATENCY_SECONDS)
-    latency.ms[min(size, len(examples))] = statistics.median(times["serving_default"])
-  return latency
+    return lambda: signature(**batch)
+  return median_latency(call, len(examples), batches)
+
+
+def features_latency(signature, rows: Mapping[str, object],
+                     batches: Sequence[int] = LATENCY_BATCHES) -> Latency:
+  """Median ms of a signature fed transformed features (`rows`: name ->
+  array, one keyword argument each), per batch size."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  total = len(next(iter(rows.values())))
+
+  def call(size):
+    batch = {k: tf.constant(v[:size]) for k, v in rows.items()}
+    return lambda: signature(**batch)
+  return median_latency(call, total, batches)
