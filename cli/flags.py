@@ -14,7 +14,7 @@ import typing
 from typing import Any, Dict, Optional, Sequence
 
 from distill_pipelines.inputs import InputError
-from distill_pipelines.settings import NoRegressionGate, Settings
+from distill_pipelines.settings import LiteRTGate, NoRegressionGate, Settings
 
 
 def _choices(field: str):
@@ -175,7 +175,8 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
                       help="no LiteRT files, no LiteRT gate")
   _number(litert, "--litert-max-drop", "how much worse than the float32 file "
           "the int8 one may be on the gate metric before it is left out of the "
-          "push (default 0.005 for AUC/accuracy, 0.02 = 2%% for MSE)")
+          "push (default 0.005 for AUC/accuracy, 0.02 = 2%% for MSE)",
+          field="max_drop", model=LiteRTGate)
   retrain = parser.add_argument_group("retraining")
   _number(retrain, "--reuse-teacher-spans", "reuse the latest teacher this "
           "pipeline trained while it is fewer than N spans older than the newest "
@@ -199,15 +200,16 @@ _GATE = {"gate_metric": "metric", "gate_threshold": "threshold",
 _NO_REGRESSION = {"serving_max_drop": "max_drop",
                   "max_log_loss_increase": "max_log_loss_increase",
                   "calibration_tolerance": "calibration_tolerance"}
+_LITERT = {"litert_max_drop": "max_drop"}
 _INPUTS = ("schema", "teacher_model", "allow_input_outside_data_root")
 _NOT_SETTINGS = ("command", "config", "verbose", "image", "output", "no_cache",
-                 "no_serving_gate", "no_litert", *_GATE, *_NO_REGRESSION)
+                 "no_serving_gate", "no_litert", *_GATE, *_NO_REGRESSION, *_LITERT)
 
 
 def flag_name(loc: Sequence) -> Optional[str]:
   """The flag that sets the Settings field at `loc` (a pydantic error's
   location), or None when no flag does."""
-  table = {"gate": _GATE, "no_regression": _NO_REGRESSION}.get(loc[0])
+  table = {"gate": _GATE, "no_regression": _NO_REGRESSION, "litert": _LITERT}.get(loc[0])
   if table is not None and len(loc) > 1:
     dest = next((k for k, field in table.items() if field == loc[1]), None)
   else:
@@ -234,8 +236,9 @@ def values(args: argparse.Namespace) -> Dict[str, Any]:
                              if flags.get(k) is not None}
   if flags.get("no_serving_gate"):
     result["no_regression"]["enabled"] = False
+  result["litert"] = {f: flags[k] for k, f in _LITERT.items() if flags.get(k) is not None}
   if flags.get("no_litert"):
-    result["litert"] = False
+    result["litert"]["enabled"] = False
   if flags.get("no_cache") is not None:
     result["enable_cache"] = not flags["no_cache"]
   return result

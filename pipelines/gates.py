@@ -168,7 +168,7 @@ def litert_config(s: Settings) -> tfma.EvalConfig:
   models only beside other `tf_lite` models; that the float32 file is the
   SavedModel student the LiteRT export checks itself."""
   metric = gate_metric(s.task, s.gate)
-  drop = s.litert_max_drop
+  drop = s.litert.max_drop
   if drop is None:
     drop = (DEFAULT_LITERT_MAX_DROP_BOUNDED if metric.bounded
             else DEFAULT_LITERT_MAX_DROP_RELATIVE)

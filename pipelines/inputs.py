@@ -224,7 +224,7 @@ def _preset_settings(preset, values: Dict[str, Any], files: List[str]):
       "own data, name the label column with --label"))
   base = preset.settings(pipeline_root=values.pop("pipeline_root"),
                          data_root=values.pop("data_root"))
-  for gate in ("gate", "no_regression"):
+  for gate in ("gate", "no_regression", "litert"):
     if values.get(gate):
       values[gate] = {**getattr(base, gate).model_dump(), **values[gate]}
     else:

@@ -159,7 +159,7 @@ def create_pipeline(
       model_imports=s.teacher_modules).with_id(names.FIDELITY_EVALUATOR)
   components.append(fidelity)
   litert = {}
-  if s.litert:
+  if s.litert.enabled:
     # The student for other runtimes, gated int8 vs float32 on the
     # transformed eval examples; only the int8 file's push depends on it.
     export = LiteRTExport(

@@ -101,6 +101,18 @@ class NoRegressionGate(pydantic.BaseModel):
   calibration_tolerance: Optional[float] = pydantic.Field(default=0.1, gt=0)
 
 
+class LiteRTGate(pydantic.BaseModel):
+  """The student as LiteRT float32 and int8 files (on transformed features),
+  pushed inside the student's version (assets.extra/litert/); the int8 file
+  only when it is at most `max_drop` worse than the float32 one on the gate
+  metric (in its units when bounded, else a fraction; default 0.005 for
+  AUC and accuracy, 0.02 for MSE). `enabled` False: no files, no gate."""
+  model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
+
+  enabled: bool = True
+  max_drop: Optional[float] = pydantic.Field(default=None, ge=0)
+
+
 class Settings(pydantic.BaseModel):
   """One pipeline's settings. See each field's description."""
   model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -194,14 +206,7 @@ class Settings(pydantic.BaseModel):
       "asks for the pass by itself), or in the Distiller's own process")
 
   gate: Gate = Gate()
-  litert: bool = pydantic.Field(
-      default=True, description="also write the student as LiteRT float32 and "
-      "int8 files (on transformed features), gate int8 against float32 and push "
-      "them inside the student's version (assets.extra/litert/)")
-  litert_max_drop: Optional[float] = pydantic.Field(
-      default=None, ge=0, description="how much worse than the float32 LiteRT "
-      "student the int8 one may be on the gate metric, in its units when "
-      "bounded, else a fraction; default 0.005 (AUC, accuracy) / 0.02 (MSE)")
+  litert: LiteRTGate = LiteRTGate()
   no_regression: NoRegressionGate = NoRegressionGate()
   slice_by: List[str] = pydantic.Field(
       default_factory=list, description="raw columns whose every slice must "

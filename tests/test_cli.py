@@ -397,3 +397,12 @@ def test_a_wrong_setting_is_named_by_its_flag(tmp_path, capsys):
                       ("--serving-max-drop", "-1"), ("--alpha", "2")):
     code, err = _run(["--pipeline-root", str(tmp_path), flag, value], capsys)
     assert code == 2 and f"error: {flag}: " in err, err
+
+
+def test_litert_flags_fill_the_litert_settings(tmp_path):
+  def litert(*flags):
+    args = cli.build_parser().parse_args(["run", "--pipeline-root", str(tmp_path), *flags])
+    return _settings_from(args, say=lambda *_: None).litert
+  assert (litert().enabled, litert().max_drop) == (True, None)
+  assert litert("--no-litert").enabled is False
+  assert litert("--litert-max-drop", "0.01", "--label", "fare").max_drop == 0.01

@@ -1,4 +1,5 @@
 """The Distiller's construction checks and the pipeline's wiring."""
+import json
 import os
 
 import pytest
@@ -108,7 +109,8 @@ def test_pipeline_wiring(tmp_path):
   assert sorted(by_id) == sorted([
       "CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
       "DataGate", "Transform", "Trainer", "Distiller", "FidelityEvaluator",
-      "LatestBlessedStudentResolver", "NoRegressionEvaluator", "Pusher"])
+      "LatestBlessedStudentResolver", "NoRegressionEvaluator", "Pusher",
+      "LiteRTExport", "LiteRTEvaluator"])
 
   def source(component, key):
     node = by_id[component]
@@ -130,6 +132,17 @@ def test_pipeline_wiring(tmp_path):
       "LatestBlessedStudentResolver", "model")
   assert source("Pusher", "model") == ("Distiller", "model")
   assert source("Pusher", "model_blessing") == ("NoRegressionEvaluator", "blessing")
+  # The LiteRT files: int8 gated against float32 on the transformed examples;
+  # only the int8 file's push waits on that gate.
+  assert source("LiteRTExport", "model") == ("Distiller", "model")
+  assert source("LiteRTExport", "examples") == ("Transform", "transformed_examples")
+  assert source("LiteRTEvaluator", "model") == ("LiteRTExport", "litert_int8")
+  assert source("LiteRTEvaluator", "baseline_model") == ("LiteRTExport", "litert_float")
+  assert source("LiteRTEvaluator", "examples") == ("Transform", "transformed_examples")
+  assert source("Pusher", "litert_int8") == ("LiteRTExport", "litert_int8")
+  assert source("Pusher", "litert_blessing") == ("LiteRTEvaluator", "blessing")
+  specs = json.loads(by_id["LiteRTEvaluator"].exec_properties["eval_config"])
+  assert [m.get("modelType") for m in specs["modelSpecs"]] == ["tf_lite", "tf_lite"]
   # The serving model: the latest student the no-regression gate blessed.
   resolver = by_id["LatestBlessedStudentResolver"]
   assert resolver.exec_properties["resolver_class"].__name__ == (
@@ -149,7 +162,6 @@ def test_pipeline_wiring(tmp_path):
   assert "model_imports" not in by_id["NoRegressionEvaluator"].exec_properties
   assert by_id["Transform"].exec_properties["preprocessing_fn"] == configs.PREPROCESSING_FN
 
-  import json  # pylint: disable=g-import-not-at-top
   specs = json.loads(by_id["FidelityEvaluator"].exec_properties["eval_config"])
   assert {m["name"]: m.get("is_baseline", False) for m in specs["model_specs"]} == {
       "student": False, "teacher": True}

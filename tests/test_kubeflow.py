@@ -41,7 +41,9 @@ EXECUTORS = {
     "DataGate": "distill_components.gates.data_validation.DataGate_Executor",
     "FidelityEvaluator": "distill_components.gates.evaluator.Executor",
     "NoRegressionEvaluator": "distill_components.gates.evaluator.Executor",
-    "Pusher": "tfx.components.pusher.executor.Executor",
+    "Pusher": "distill_components.litert.executor.PusherExecutor",
+    "LiteRTExport": "distill_components.litert.executor.Executor",
+    "LiteRTEvaluator": "distill_components.gates.evaluator.Executor",
 }
 # TFX compiles its Resolver node into two ML Metadata queries, no container.
 RESOLVERS = {
@@ -148,6 +150,9 @@ def test_wiring_and_settings_survive_compilation(compiled):
   assert pusher.input_artifacts == {
       "model": ("Distiller", "model"),
       "model_blessing": ("NoRegressionEvaluator", "blessing"),
+      "litert_float": ("LiteRTExport", "litert_float"),
+      "litert_int8": ("LiteRTExport", "litert_int8"),
+      "litert_blessing": ("LiteRTEvaluator", "blessing"),
       "_FidelityEvaluator.blessing": ("FidelityEvaluator", "blessing")}
   for task, baseline in ((fidelity, "teacher"), (no_regression, "serving")):
     config = json.loads(task.input_parameters["eval_config"])
@@ -208,6 +213,9 @@ def test_compiled_pipeline_runs_and_pushes_a_blessed_student(compiled, local_run
   serving = compiled["root"] / "pipeline_root" / "serving_model"
   assert pushed["pushed_destination"].startswith(str(serving))
   assert os.listdir(serving) == [os.path.basename(pushed["pushed_destination"])]
+  assert sorted(os.listdir(os.path.join(pushed["pushed_destination"], "assets.extra",
+                                        "litert"))) == [
+      "features.json", "student_float32.tflite", "student_int8.tflite"]
   student = local_run.tasks["Distiller"].output("model")["metadata"]
   # The demo's tree teacher loaded in the Distiller's and the Evaluator's own
   # processes (teacher_imports), and taught a student of plain weights.

@@ -11,6 +11,7 @@
 """
 import contextlib
 import io
+import json
 import os
 import sys
 
@@ -76,12 +77,13 @@ def test_full_run_blesses_and_pushes_the_student(runs):
       (n, "complete") for n in (
           "CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
           "DataGate", "Transform", "Trainer", "Distiller", "FidelityEvaluator",
-          "LatestBlessedStudentResolver", "NoRegressionEvaluator", "Pusher"))
+          "LatestBlessedStudentResolver", "NoRegressionEvaluator", "Pusher",
+          "LiteRTExport", "LiteRTEvaluator"))
   # One progress line per finished component, then the side-by-side summary;
   # what TensorFlow, Keras and Beam print went to the run's log, named.
   assert f"{'Distiller':<30} complete" in out
   assert "\x1b" not in out  # not a terminal: no control codes
-  assert len(out.splitlines()) <= 40, out
+  assert len(out.splitlines()) <= 50, out
   [log] = [line.split()[-1] for line in out.splitlines() if line.startswith("log:")]
   assert os.path.dirname(log) == str(runs["root"] / "logs")
   with open(log, encoding="utf-8") as f:
@@ -132,6 +134,63 @@ def test_pushed_student_serves_raw_examples(runs):
   assert np.all((probs >= 0) & (probs <= 1)) and probs.std() > 0
 
 
+def test_the_litert_files_are_gated_measured_and_pushed(runs):
+  _, out, _ = runs["blessed"]
+  summary = runs["blessed_summary"]
+  assert summary.litert_gate.verdict == "passed"
+  assert "LiteRT int8 vs float32: passed (AUC 0." in out
+  assert [r["model"] for r in summary.compression] == [
+      "teacher", "student", "litert_float32", "litert_int8"]
+  by = {r["model"]: r for r in summary.compression}
+  # The files are the student's own weights: far smaller than either SavedModel.
+  assert by["litert_int8"]["file_bytes"] < by["litert_float32"]["file_bytes"]
+  assert by["litert_float32"]["file_bytes"] * 5 < by["student"]["file_bytes"]
+  assert by["litert_int8"]["params"] == summary.student.params
+  assert all(set(r["latency_ms"]) == {"1", "256"} for r in summary.compression)
+  assert summary.litert_mode == "int8"
+  assert "runtimes" in out and "student LiteRT int8" in out
+  assert "int8 student vs teacher: " in out
+  pushed = os.path.join(summary.pushed_to, "assets.extra", "litert")
+  assert sorted(os.listdir(pushed)) == [
+      "features.json", "student_float32.tflite", "student_int8.tflite"]
+  assert summary.litert_pushed == ["student_float32.tflite", "student_int8.tflite"]
+  assert "Every runtime, measured alike" in runs["blessed_report"]
+
+
+def test_the_pushed_int8_file_runs_where_tf_df_does_not(runs, tmp_path):
+  """What an app does: the pushed int8 file in LiteRT's interpreter, in a
+  process that cannot import TF-DF (nor TFX, nor TFMA), on features computed
+  outside it, reproduces the float32 student."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from distill_components.litert import convert  # pylint: disable=g-import-not-at-top
+  pushed = os.path.join(runs["blessed_summary"].pushed_to, "assets.extra", "litert")
+  root = runs["root"]
+  [graph] = sorted(os.listdir(root / "Transform" / "transform_graph"))[:1]
+  [examples] = sorted(os.listdir(root / "Transform" / "transformed_examples"))[:1]
+  spec = tft.TFTransformOutput(
+      str(root / "Transform" / "transform_graph" / graph)).transformed_feature_spec()
+  files = tf.io.gfile.glob(str(root / "Transform" / "transformed_examples" / examples
+                               / "Split-eval" / "*"))
+  batch = next(iter(tf.data.TFRecordDataset(files, compression_type="GZIP")
+                    .batch(1000).map(lambda x: tf.io.parse_example(x, spec))))
+  with open(os.path.join(pushed, "features.json"), encoding="utf-8") as f:
+    inputs = json.load(f)["inputs"]
+  rows = {k: batch[k].numpy() for k in inputs}
+  with open(os.path.join(pushed, "student_float32.tflite"), "rb") as f:
+    expected = convert.predict(f.read(), rows)
+  np.savez(tmp_path / "rows.npz", expected=expected, **rows)
+  done = subprocess.run(
+      [sys.executable, os.path.join(TESTDATA, "litert_client.py"),
+       os.path.join(pushed, "student_int8.tflite"), str(tmp_path / "rows.npz")],
+      capture_output=True, text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
+  result = json.loads(done.stdout.strip().splitlines()[-1])
+  assert result["rows"] == 1000 and result["forbidden_loaded"] == []
+  # int8 outputs sit on a grid of 1/256: close, not equal.
+  assert result["mean_gap"] < 0.01 and result["max_gap"] < 0.1, result
+
+
 def test_student_artifact_is_recorded_in_mlmd(runs):
   store = report.open_store(str(runs["root"] / "metadata.sqlite"))
   models = store.get_artifacts_by_type("Model")
@@ -175,7 +234,8 @@ def test_failing_distiller_publishes_nothing(runs):
   states = {c.node_id: c.state for c in runs["broken_summary"].components}
   assert states["Distiller"] == "FAILED"
   assert states["Transform"] == states["Trainer"] == "cached"
-  assert not {"FidelityEvaluator", "NoRegressionEvaluator", "Pusher"} & set(states)
+  assert not {"FidelityEvaluator", "NoRegressionEvaluator", "Pusher",
+              "LiteRTExport", "LiteRTEvaluator"} & set(states)
   assert "FAILED: Distiller" in out
   store = report.open_store(str(runs["root"] / "metadata.sqlite"))
   live = [a for a in store.get_artifacts_by_type("Model") if "/Distiller/" in a.uri

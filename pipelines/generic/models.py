@@ -130,7 +130,10 @@ class ClipIds(tf.keras.layers.Layer):
     self.size = int(size)
 
   def call(self, ids):  # pylint: disable=arguments-differ
-    return tf.clip_by_value(ids, 0, self.size - 1)
+    # Not tf.clip_by_value: clipping int64 to [0, 6] becomes a Relu6 on
+    # int64, which LiteRT has no kernel for.
+    top = tf.constant(self.size - 1, ids.dtype)
+    return tf.where(ids < 0, tf.zeros_like(ids), tf.where(ids > top, top, ids))
 
   def get_config(self):
     return {**super().get_config(), "size": self.size}
