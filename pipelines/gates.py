@@ -20,6 +20,10 @@ thresholds name `SlicingSpec(feature_keys=[column])`, "every slice of this
 column"; `options.min_slice_size` carries the smallest slice that gates, and
 the gated Evaluator (`distill_components.gates.evaluator`) narrows the slice
 thresholds to the slices that large before TFMA runs.
+
+Both gates read the Scorer's output (`distill_components.gates.scorer`): each
+model's predictions computed once, in one pass over the eval split, so TFMA
+computes the metrics and runs no model.
 """
 
 import json
@@ -28,6 +32,7 @@ from typing import List, Optional, Sequence, Tuple
 import tensorflow_model_analysis as tfma
 
 from distill_components.distiller.tasks import Task
+from distill_components.gates import scorer
 from distill_pipelines import names
 from distill_components.distiller.metrics import Metric, gate_metric
 from distill_pipelines.settings import Settings
@@ -125,12 +130,9 @@ def _plots(task: Task) -> List[tfma.MetricConfig]:
 def _eval_config(s: Settings, baseline: str,
                  thresholds: Sequence[_Threshold]) -> tfma.EvalConfig:
   """The task's metrics for student vs `baseline`, with `thresholds`."""
-  model_specs = [
-      tfma.ModelSpec(name=name, is_baseline=is_baseline,
-                     signature_name="serving_default", label_key=s.transformed_label,
-                     preprocessing_function_names=["transform_features"])
-      for name, is_baseline in ((names.STUDENT, False), (baseline, True))
-  ]
+  # The Scorer's predictions and label: TFMA runs no model (scorer.py).
+  model_specs = [scorer.model_spec(name, s.transformed_label, is_baseline)
+                 for name, is_baseline in ((names.STUDENT, False), (baseline, True))]
   slices = [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[column])
                                    for column in s.slice_by]
   # Every gate holds a value bound: without a baseline TFX's Evaluator drops

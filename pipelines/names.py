@@ -21,6 +21,7 @@ UNLABELED_EXAMPLE_GEN = "UnlabeledExampleGen"
 TEACHER_IMPORTER = "TeacherImporter"
 SERVING_RESOLVER = "LatestBlessedStudentResolver"
 DISTILLER = "Distiller"
+SCORER = "Scorer"  # the gates' one pass of inference over the eval split
 FIDELITY_EVALUATOR = "FidelityEvaluator"
 NO_REGRESSION_EVALUATOR = "NoRegressionEvaluator"
 PUSHER = "Pusher"

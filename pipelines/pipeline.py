@@ -26,6 +26,7 @@ from distill_components.distiller import choice
 from distill_components.distiller import properties
 from distill_components.gates.data_validation import DataGate
 from distill_components.gates.evaluator import Evaluator
+from distill_components.gates.scorer import Scorer
 from distill_components.litert.component import LiteRTExport, Pusher
 from distill_pipelines import gates
 from distill_pipelines import names
@@ -149,14 +150,43 @@ def create_pipeline(
   components = [example_gen, statistics_gen, schema_gen, example_validator,
                 data_gate, transform, *([unlabeled] if unlabeled else []), *teachers,
                 distiller]
-  fidelity = Evaluator(
+  serving = None
+  if s.no_regression.enabled:
+    # What is serving: the latest student the no-regression gate blessed
+    # (it only runs on students the fidelity gate blessed, and the Pusher
+    # pushes exactly those), as a TFX pipeline finds its Trainer's baseline.
+    serving = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
+                              producer_component_id=names.DISTILLER,
+                              output_key="model"),
+        model_blessing=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.ModelBlessing,
+            producer_component_id=names.NO_REGRESSION_EVALUATOR,
+            output_key="blessing"),
+    ).with_id(names.SERVING_RESOLVER)
+    components.append(serving)
+  # Every model the gates compare, run once over the eval split; the
+  # Evaluators read the predictions (TFMA loads no model).
+  model_names = {"model": names.STUDENT, "baseline_model": names.TEACHER}
+  if serving:
+    model_names["serving_model"] = names.SERVING
+  scorer = Scorer(
       examples=example_gen.outputs["examples"],
+      schema=schema_gen.outputs["schema"],
       model=distiller.outputs["model"],
       baseline_model=teacher_model,
-      schema=schema_gen.outputs["schema"],
-      eval_config=gates.fidelity_config(s),
-      # The teacher is its baseline: TFMA loads it in this process.
-      model_imports=s.teacher_modules).with_id(names.FIDELITY_EVALUATOR)
+      serving_model=serving.outputs["model"] if serving else None,
+      label_key=s.transformed_label, slice_by=s.slice_by, model_names=model_names,
+      # The teacher's ops (TF-DF) are loaded in this component only.
+      model_imports=s.teacher_modules).with_id(names.SCORER)
+  components.append(scorer)
+  fidelity = Evaluator(
+      examples=scorer.outputs["scored_examples"],
+      model=distiller.outputs["model"],
+      baseline_model=teacher_model,
+      schema=scorer.outputs["scored_schema"],
+      eval_config=gates.fidelity_config(s)).with_id(names.FIDELITY_EVALUATOR)
   components.append(fidelity)
   litert = {}
   if s.litert.enabled:
@@ -194,28 +224,14 @@ def create_pipeline(
           push_destination=push_to, **litert).with_id(names.PUSHER)
     components.append(pusher)
   else:
-    # What is serving: the latest student the no-regression gate blessed
-    # (it only runs on students the fidelity gate blessed, and the Pusher
-    # pushes exactly those), as a TFX pipeline finds its Trainer's baseline.
-    serving = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
-                              producer_component_id=names.DISTILLER,
-                              output_key="model"),
-        model_blessing=tfx.dsl.Channel(
-            type=tfx.types.standard_artifacts.ModelBlessing,
-            producer_component_id=names.NO_REGRESSION_EVALUATOR,
-            output_key="blessing"),
-    ).with_id(names.SERVING_RESOLVER)
-    components.append(serving)
     fidelity_blessed = fidelity.outputs["blessing"].future()[0].custom_property(
         "blessed") == 1
     with tfx.dsl.Cond(fidelity_blessed), gain:
       no_regression = Evaluator(
-          examples=example_gen.outputs["examples"],
+          examples=scorer.outputs["scored_examples"],
           model=distiller.outputs["model"],
           baseline_model=serving.outputs["model"],
-          schema=schema_gen.outputs["schema"],
+          schema=scorer.outputs["scored_schema"],
           eval_config=gates.no_regression_config(s),
       ).with_id(names.NO_REGRESSION_EVALUATOR)
       pusher = Pusher(

@@ -112,7 +112,7 @@ def test_pipeline_wiring(tmp_path):
       "CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
       "DataGate", "Transform", "Trainer", "Distiller", "FidelityEvaluator",
       "LatestBlessedStudentResolver", "NoRegressionEvaluator", "Pusher",
-      "LiteRTExport", "LiteRTEvaluator"])
+      "LiteRTExport", "LiteRTEvaluator", "Scorer"])
 
   def source(component, key):
     node = by_id[component]
@@ -125,10 +125,21 @@ def test_pipeline_wiring(tmp_path):
   assert source("Distiller", "transform_graph") == ("Transform", "transform_graph")
   assert source("DataGate", "anomalies") == ("ExampleValidator", "anomalies")
   assert "DataGate" in {n.id for n in by_id["Transform"].upstream_nodes}
+  # One pass of inference: the Scorer runs student, teacher and serving model
+  # over the raw eval split; both gates read its scores, loading no model.
+  assert source("Scorer", "examples") == ("CsvExampleGen", "examples")
+  assert source("Scorer", "schema") == ("SchemaGen", "schema")
+  assert source("Scorer", "model") == ("Distiller", "model")
+  assert source("Scorer", "baseline_model") == ("Trainer", "model")
+  assert source("Scorer", "serving_model") == ("LatestBlessedStudentResolver", "model")
   for evaluator in ("FidelityEvaluator", "NoRegressionEvaluator"):
     assert source(evaluator, "model") == ("Distiller", "model")
-    assert source(evaluator, "examples") == ("CsvExampleGen", "examples")
-    assert source(evaluator, "schema") == ("SchemaGen", "schema")
+    assert source(evaluator, "examples") == ("Scorer", "scored_examples")
+    assert source(evaluator, "schema") == ("Scorer", "scored_schema")
+    config = json_format.Parse(by_id[evaluator].exec_properties["eval_config"],
+                               tfma.EvalConfig())
+    assert {m.model_type for m in config.model_specs} == {"materialized_prediction"}
+    assert all(m.prediction_key for m in config.model_specs)
   assert source("FidelityEvaluator", "baseline_model") == ("Trainer", "model")
   assert source("NoRegressionEvaluator", "baseline_model") == (
       "LatestBlessedStudentResolver", "model")
@@ -161,8 +172,9 @@ def test_pipeline_wiring(tmp_path):
   # The trees' ops are imported wherever the teacher is loaded, and only there.
   tf_df = '["tensorflow_decision_forests"]'
   assert distiller["teacher_imports"] == tf_df
-  assert by_id["FidelityEvaluator"].exec_properties["model_imports"] == tf_df
-  assert "model_imports" not in by_id["NoRegressionEvaluator"].exec_properties
+  assert by_id["Scorer"].exec_properties["model_imports"] == tf_df
+  for evaluator in ("FidelityEvaluator", "NoRegressionEvaluator"):  # no model loaded
+    assert "model_imports" not in by_id[evaluator].exec_properties
   assert by_id["Transform"].exec_properties["preprocessing_fn"] == configs.PREPROCESSING_FN
 
   specs = json.loads(by_id["FidelityEvaluator"].exec_properties["eval_config"])
@@ -234,7 +246,7 @@ def test_curated_schema_is_imported(tmp_path):
   assert "SchemaGen" not in by_id
   assert by_id["SchemaImporter"].exec_properties["schema_file"] == str(
       tmp_path / "schema.pbtxt")
-  for node in ("ExampleValidator", "Transform", "FidelityEvaluator"):
+  for node in ("ExampleValidator", "Transform", "Scorer"):
     channel = by_id[node].inputs["schema"]
     assert channel.producer_component_id == "SchemaImporter"
 

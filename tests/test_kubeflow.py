@@ -44,6 +44,7 @@ EXECUTORS = {
     "Pusher": "distill_components.litert.executor.PusherExecutor",
     "LiteRTExport": "distill_components.litert.executor.Executor",
     "LiteRTEvaluator": "distill_components.gates.evaluator.Executor",
+    "Scorer": "distill_components.gates.scorer.Executor",
 }
 # TFX compiles its Resolver node into two ML Metadata queries, no container.
 RESOLVERS = {
@@ -132,10 +133,19 @@ def test_wiring_and_settings_survive_compilation(compiled):
       "tensorflow_decision_forests"]
   assert package.task("Trainer").input_parameters["run_fn"] == (
       "distill_pipelines.taxi.tree_teacher.run_fn")
-  fidelity = package.task("FidelityEvaluator")
-  assert json.loads(fidelity.input_parameters["model_imports"]) == [
+  # The gates' one pass of inference loads the trees; the Evaluators no model.
+  scorer = package.task("Scorer")
+  assert json.loads(scorer.input_parameters["model_imports"]) == [
       "tensorflow_decision_forests"]
-  assert "model_imports" not in package.task("NoRegressionEvaluator").input_parameters
+  assert scorer.input_artifacts == {
+      "examples": ("CsvExampleGen", "examples"), "schema": ("SchemaGen", "schema"),
+      "model": ("Distiller", "model"), "baseline_model": ("Trainer", "model"),
+      "serving_model": ("LatestBlessedStudentResolver-model-resolver", "model")}
+  fidelity = package.task("FidelityEvaluator")
+  for evaluator in (fidelity, package.task("NoRegressionEvaluator")):
+    assert "model_imports" not in evaluator.input_parameters
+    assert evaluator.input_artifacts["examples"] == ("Scorer", "scored_examples")
+    assert evaluator.input_artifacts["schema"] == ("Scorer", "scored_schema")
   assert fidelity.input_artifacts["model"] == ("Distiller", "model")
   assert fidelity.input_artifacts["baseline_model"] == ("Trainer", "model")
   assert fidelity.condition == ""

@@ -78,7 +78,19 @@ def test_full_run_blesses_and_pushes_the_student(runs):
           "CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
           "DataGate", "Transform", "Trainer", "Distiller", "FidelityEvaluator",
           "LatestBlessedStudentResolver", "NoRegressionEvaluator", "Pusher",
-          "LiteRTExport", "LiteRTEvaluator"))
+          "LiteRTExport", "LiteRTEvaluator", "Scorer"))
+  # The gates' one pass of inference: per eval row the label, one prediction
+  # per model and the slicing column, nothing else; TFMA read these.
+  store = report.open_store(str(runs["root"] / "metadata.sqlite"))
+  [scored] = [a for a in store.get_artifacts_by_type("Examples")
+              if "/Scorer/" in a.uri][:1]
+  record = next(iter(tf.data.TFRecordDataset(
+      tf.io.gfile.glob(os.path.join(scored.uri, "Split-eval", "*")),
+      compression_type="GZIP")))
+  row = tf.train.Example.FromString(record.numpy()).features.feature
+  assert sorted(row) == sorted([features.LABEL_KEY, "trip_start_day",
+                                "__prediction__student", "__prediction__teacher"])
+  assert 0.0 <= row["__prediction__teacher"].float_list.value[0] <= 1.0
   # One progress line per finished component, then the side-by-side summary;
   # what TensorFlow, Keras and Beam print went to the run's log, named.
   assert f"{'Distiller':<30} complete" in out
@@ -235,7 +247,7 @@ def test_failing_distiller_publishes_nothing(runs):
   assert states["Distiller"] == "FAILED"
   assert states["Transform"] == states["Trainer"] == "cached"
   assert not {"FidelityEvaluator", "NoRegressionEvaluator", "Pusher",
-              "LiteRTExport", "LiteRTEvaluator"} & set(states)
+              "LiteRTExport", "LiteRTEvaluator", "Scorer"} & set(states)
   assert "FAILED: Distiller" in out
   store = report.open_store(str(runs["root"] / "metadata.sqlite"))
   live = [a for a in store.get_artifacts_by_type("Model") if "/Distiller/" in a.uri

@@ -167,7 +167,7 @@ def read(sqlite_path: str, summary: RunSummary, latency: bool = True) -> Page:
   page = Page(summary)
   execution_ids = {c.node_id: c.execution_id for c in summary.components
                    if c.state in mlmd.DONE and c.node_id in (
-                       names.DISTILLER, names.FIDELITY_EVALUATOR,
+                       names.DISTILLER, names.SCORER, names.FIDELITY_EVALUATOR,
                        names.NO_REGRESSION_EVALUATOR)}
   if not execution_ids or not os.path.exists(sqlite_path):
     return page
@@ -187,7 +187,7 @@ def read(sqlite_path: str, summary: RunSummary, latency: bool = True) -> Page:
       uri(distiller.output(names.MODEL_RUN_KEY)))
 
   model_dirs: Dict[str, Optional[str]] = {}
-  examples_dir = label_key = None
+  label_key = None
   for evaluator, baseline in ((names.FIDELITY_EVALUATOR, names.TEACHER),
                               (names.NO_REGRESSION_EVALUATOR, names.SERVING)):
     execution = done.get(evaluator, mlmd.Execution())
@@ -199,7 +199,8 @@ def read(sqlite_path: str, summary: RunSummary, latency: bool = True) -> Page:
       label_key = found
       model_dirs[names.STUDENT] = uri(execution.input(names.MODEL_KEY))
       model_dirs[names.TEACHER] = uri(execution.input(names.BASELINE_MODEL_KEY))
-      examples_dir = uri(execution.input(names.EXAMPLES_KEY))
+  # The raw eval examples: what the Scorer read (the gates read its scores).
+  examples_dir = uri(done.get(names.SCORER, mlmd.Execution()).input(names.EXAMPLES_KEY))
   if model is not None:  # the Distiller's record, when no Evaluator ran
     model_dirs.setdefault(names.STUDENT, uri(model))
     model_dirs.setdefault(names.TEACHER, mlmd.local_uri(
