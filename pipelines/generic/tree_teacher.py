@@ -23,7 +23,7 @@ VALIDATION_RATIO of the train rows keeps only as many as help, so small
 tables get small models and large tables larger ones. Above
 DISCRETIZE_ABOVE_ROWS train rows, numerical features are binned into 255
 buckets (YDF's histogram splits), which trains several times faster at a
-negligible cost in quality.
+small cost in quality (docs/scale.md measures it).
 
 Out of fold: with `teacher_folds` k in the custom_config, k more models are
 fit, each on the train rows of every fold but one, and saved beside the
@@ -32,8 +32,8 @@ train row's soft label from the model that did not see it. It costs k more
 fits (on (k-1)/k of the rows each).
 
 Loading the saved model needs `import tensorflow_decision_forests` (its
-custom ops): the pipeline names it in `teacher_imports` for the Distiller and
-the Evaluator. The distilled student does not need it.
+custom ops): the pipeline names it in `teacher_imports` for the components
+that load the teacher (Distiller, Scorer, LiteRTExport). The distilled student does not need it.
 """
 import functools
 import os
@@ -59,7 +59,7 @@ NUM_TREES = 300
 MAX_DEPTH = 6
 SHRINKAGE = 0.1
 VALIDATION_RATIO = 0.1
-DISCRETIZE_ABOVE_ROWS = 1_000_000
+DISCRETIZE_ABOVE_ROWS = 200_000
 # Rows per batch read into TF-DF (quality does not depend on it).
 READ_BATCH_SIZE = 4096
 DEFAULT_SEED = 123456  # YDF's own default
