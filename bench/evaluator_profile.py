@@ -3,16 +3,17 @@
     .venv/bin/python bench/evaluator_profile.py --pipeline-root ROOT [--rows 5000 50000]
 
 Takes a pipeline run of ours (e.g. bench/scale.py's
-bench/work/scale/<rows>/pipeline): its student, its teacher and ExampleGen's
-eval split. For each size, the first N eval examples are copied to a file and
-TFMA's `run_model_analysis` (what TFX's Evaluator runs) evaluates them with:
+bench/work/scale/<rows>/pipeline): its student, its teacher, ExampleGen's
+eval split and the Scorer's scored eval split. For each size, the first N
+examples of each (repeated when the split is shorter) are copied to a file
+and TFMA's `run_model_analysis` (what TFX's Evaluator runs) evaluates them:
 
-- the fidelity gate's EvalConfig (student and teacher: two models);
-- the no-regression gate's on a first run (the student alone);
-- the same without the slices;
-- only ExampleCount, no slices;
-- the same without `transform_features` (the preprocessing that gives TFMA
-  the transformed label).
+- the fidelity gate as it was before the Scorer: TFMA runs student and
+  teacher on raw examples, through their Transform graphs;
+- the fidelity gate as it is: the Scorer's predictions, no model;
+- the no-regression gate on a first run (the student alone), scored;
+- the two scored gates again on Beam's multi-process DirectRunner with two
+  workers (`--direct_running_mode=multi_processing --direct_num_workers=2`).
 
 Each variant runs once per size in this process, in that order after a
 warm-up; the slope between two sizes is its cost per example (milliseconds),
@@ -34,6 +35,8 @@ from distill_pipelines import names  # pylint: disable=g-import-not-at-top
 from distill_pipelines import report  # pylint: disable=g-import-not-at-top
 from distill_pipelines.taxi import config as taxi  # pylint: disable=g-import-not-at-top
 
+TWO_WORKERS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
 
 def _single_model(config):
   """`config` for the student alone, as TFX's Evaluator runs a gate with no
@@ -51,44 +54,43 @@ def _single_model(config):
   return alone
 
 
-def variants(settings):
-  """name -> (EvalConfig, models): the configurations timed."""
+def _in_models(config, label_key):
+  """`config` with TFMA running the models, as before the Scorer."""
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  before = tfma.EvalConfig()
+  before.CopyFrom(config)
+  for spec in before.model_specs:
+    spec.Clear()
+  for spec, original in zip(before.model_specs, config.model_specs):
+    spec.name, spec.is_baseline = original.name, original.is_baseline
+    spec.signature_name, spec.label_key = "serving_default", label_key
+    spec.preprocessing_function_names.append("transform_features")
+  return before
+
+
+def variants(settings):
+  """name -> (EvalConfig, models, data: raw or scored, Beam arguments)."""
   fidelity = gates.fidelity_config(settings)
   alone = _single_model(gates.no_regression_config(settings))
-  unsliced = tfma.EvalConfig()
-  unsliced.CopyFrom(alone)
-  del unsliced.slicing_specs[1:]
-  for spec in unsliced.metrics_specs:
-    for metric in spec.metrics:
-      del metric.per_slice_thresholds[:]
-  unsliced.ClearField("options")
-  counting = tfma.EvalConfig()
-  counting.CopyFrom(unsliced)
-  del counting.metrics_specs[1:]
-  kept = [m for m in counting.metrics_specs[0].metrics if m.class_name == "ExampleCount"]
-  del counting.metrics_specs[0].metrics[:]
-  counting.metrics_specs[0].metrics.extend(kept)
-  raw = tfma.EvalConfig()
-  raw.CopyFrom(counting)
-  raw.model_specs[0].ClearField("preprocessing_function_names")
-  raw.model_specs[0].ClearField("label_key")
   student, both = [names.STUDENT], [names.STUDENT, names.TEACHER]
   return {
-      "fidelity gate (student + teacher)": (fidelity, both),
-      "no-regression gate, first run (student)": (alone, student),
-      "student, no slices": (unsliced, student),
-      "student, ExampleCount only, no slices": (counting, student),
-      "student, ExampleCount only, no transform_features": (raw, student),
+      "fidelity gate, TFMA runs the models (before the Scorer)": (
+          _in_models(fidelity, settings.transformed_label), both, "raw", []),
+      "fidelity gate, scored": (fidelity, both, "scored", []),
+      "no-regression gate, first run, scored": (alone, student, "scored", []),
+      "fidelity gate, scored, 2 worker processes": (fidelity, both, "scored",
+                                                   TWO_WORKERS),
+      "no-regression gate, first run, scored, 2 worker processes": (
+          alone, student, "scored", TWO_WORKERS),
   }
 
 
 def _head(pattern: str, rows: int, path: str) -> int:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  records = tf.data.TFRecordDataset(sorted(glob.glob(pattern)), compression_type="GZIP")
   count = 0
   with tf.io.TFRecordWriter(path, options="GZIP") as writer:
-    for record in tf.data.TFRecordDataset(sorted(glob.glob(pattern)),
-                                          compression_type="GZIP").take(rows):
+    for record in records.repeat().take(rows):
       writer.write(record.numpy())
       count += 1
   return count
@@ -102,16 +104,18 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   import tensorflow_decision_forests  # pylint: disable=g-import-not-at-top,unused-import  # the tree teacher's ops
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
   from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
   root = os.path.abspath(args.pipeline_root)
   store = report.open_store(os.path.join(root, "metadata.sqlite"))
   models = {names.STUDENT: _common.newest_artifact(store, "Model", "Distiller"),
             names.TEACHER: _common.newest_artifact(store, "Model", "Trainer")}
-  examples = _common.newest_artifact(store, "Examples", "CsvExampleGen")
+  splits = {"raw": _common.newest_artifact(store, "Examples", "CsvExampleGen"),
+            "scored": _common.newest_artifact(store, "Examples", names.SCORER)}
   settings = taxi.settings(pipeline_root=root, data_root=root)
   work = tempfile.mkdtemp(prefix="evaluator-profile-")
 
-  def evaluate(config, model_names, data):
+  def evaluate(config, model_names, data, beam_args):
     shared = [tfma.default_eval_shared_model(
         eval_saved_model_path=path_utils.serving_model_path(models[n].uri),
         model_name=n, eval_config=config) for n in model_names]
@@ -119,28 +123,30 @@ def main(argv=None) -> int:
     tfma.run_model_analysis(
         eval_shared_model=shared if len(shared) > 1 else shared[0], eval_config=config,
         data_location=data, output_path=tempfile.mkdtemp(dir=work),
-        file_format="tfrecords")
+        file_format="tfrecords", pipeline_options=PipelineOptions(beam_args))
     return time.monotonic() - start
 
-  sizes = {}
-  for rows in args.rows:
-    path = os.path.join(work, f"eval-{rows}.gz")
-    sizes[rows] = (_head(os.path.join(examples.uri, "Split-eval", "*"), rows, path), path)
+  files = {}
+  for kind, examples in splits.items():
+    for rows in args.rows:
+      path = os.path.join(work, f"{kind}-{rows}.gz")
+      _head(os.path.join(examples.uri, "Split-eval", "*"), rows, path)
+      files[kind, rows] = path
   configs = variants(settings)
   first = next(iter(configs.values()))
-  evaluate(first[0], first[1], sizes[args.rows[0]][1])  # warm-up: tracing, imports
+  evaluate(first[0], first[1], files[first[2], args.rows[0]], first[3])  # warm-up
   seconds = {name: {} for name in configs}
-  for name, (config, model_names) in configs.items():
-    for rows, (_, path) in sizes.items():
-      seconds[name][rows] = evaluate(config, model_names, path)
+  for name, (config, model_names, kind, beam_args) in configs.items():
+    for rows in args.rows:
+      seconds[name][rows] = evaluate(config, model_names, files[kind, rows], beam_args)
       print(f"  {name}, {rows:,} rows: {seconds[name][rows]:.1f} s", file=sys.stderr)
-  (small, (n_small, _)), (large, (n_large, _)) = sorted(sizes.items())
-  lines = [f"| configuration | {n_small:,} examples (s) | {n_large:,} examples (s) | "
+  small, large = sorted(args.rows)
+  lines = [f"| configuration | {small:,} examples (s) | {large:,} examples (s) | "
            "ms per example | fixed (s) |", "|---" * 5 + "|"]
   result = {}
   for name, by_size in seconds.items():
-    per = (by_size[large] - by_size[small]) / (n_large - n_small)
-    fixed = by_size[small] - per * n_small
+    per = (by_size[large] - by_size[small]) / (large - small)
+    fixed = by_size[small] - per * small
     result[name] = {"seconds": by_size, "ms_per_example": per * 1e3, "fixed_seconds": fixed}
     lines.append(f"| {name} | {by_size[small]:.1f} | {by_size[large]:.1f} | "
                  f"{per * 1e3:.2f} | {fixed:.1f} |")

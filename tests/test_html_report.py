@@ -386,7 +386,8 @@ def _fake_tfma_output(directory: str) -> str:
 
 
 def _fake_pipeline_root(root: str, name: str) -> None:
-  """A run as TFX records it: ExampleGen, Distiller, FidelityEvaluator (failed)."""
+  """A run as TFX records it: ExampleGen, Distiller, Scorer, FidelityEvaluator
+  (failed)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
   from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
@@ -460,6 +461,7 @@ def _fake_pipeline_root(root: str, name: str) -> None:
         (names.DISTILLER, {"examples": [examples]},
          {"model": [model],
           "model_run": [artifact(standard_artifacts.ModelRun, run_dir)]}, {}),
+        (names.SCORER, {"examples": [examples]}, {}, {}),
         (names.FIDELITY_EVALUATOR,
          {"model": [artifact(standard_artifacts.Model, model_dir)],
           "baseline_model": [teacher], "examples": [examples]},

@@ -199,8 +199,10 @@ def read(sqlite_path: str, summary: RunSummary, latency: bool = True) -> Page:
       label_key = found
       model_dirs[names.STUDENT] = uri(execution.input(names.MODEL_KEY))
       model_dirs[names.TEACHER] = uri(execution.input(names.BASELINE_MODEL_KEY))
-  # The raw eval examples: what the Scorer read (the gates read its scores).
-  examples_dir = uri(done.get(names.SCORER, mlmd.Execution()).input(names.EXAMPLES_KEY))
+  # The raw eval examples: what the Scorer read (the gates read its scores);
+  # a run from before the Scorer gave them to the fidelity gate itself.
+  reader = done.get(names.SCORER) or done.get(names.FIDELITY_EVALUATOR, mlmd.Execution())
+  examples_dir = uri(reader.input(names.EXAMPLES_KEY))
   if model is not None:  # the Distiller's record, when no Evaluator ran
     model_dirs.setdefault(names.STUDENT, uri(model))
     model_dirs.setdefault(names.TEACHER, mlmd.local_uri(
