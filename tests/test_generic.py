@@ -23,6 +23,7 @@ from tfx_bsl.tfxio import dataset_options
 
 from conftest import examples_artifact, transform_graph_artifact
 from distill_components.distiller import tasks
+from distill_components.litert import features as litert_features
 from distill_pipelines.generic import config
 from distill_pipelines.generic import auto_teacher
 from distill_pipelines.generic import ensemble_teacher
@@ -277,6 +278,29 @@ def test_missing_values_are_imputed_and_a_token_of_their_own(transformed):
     value = features[config.transformed_name(column)].numpy()
     assert value.shape == (1, 1) and np.isfinite(value).all()
   assert vocab[features["city_xf"].numpy()[0, 0]] == preprocessing.MISSING_TOKEN.encode()
+
+
+def test_features_json_gives_each_z_score_its_shift_and_scale(transformed):
+  """features.json (LiteRT apps): the z-score constants TFT folded into the
+  graph are found by probing, dense (binary) and VarLen (regression) inputs."""
+  for name in ("binary", "regression"):
+    result = transformed[name]
+    described = litert_features.describe(result["output"], result["config"]["label"])
+    scales = described["scales"]
+    assert set(scales) == {config.transformed_name(c) for c in ("x_num", "x_gap", "n_int")}
+    for column in ("x_num", "x_gap", "n_int"):
+      present = np.array([float(r[column]) for r in ROWS[:NUM_TRAIN] if r[column]])
+      scale = scales[config.transformed_name(column)]
+      assert scale["raw"] == column
+      np.testing.assert_allclose(scale["shift"], present.mean(), rtol=1e-4)
+      # The formula reproduces the Transform's own output (the scale is the
+      # std with missing values imputed, not of the present ones alone).
+      values = _column(result["train"], config.transformed_name(column))
+      raw = np.array([float(r[column]) if r[column] else np.nan for r in ROWS[:NUM_TRAIN]])
+      np.testing.assert_allclose(((raw - scale["shift"]) / scale["scale"])[~np.isnan(raw)],
+                                 values[~np.isnan(raw)], atol=1e-4)
+    assert described["computed_by_transform"] == ["city_xf"]
+    assert any(k.startswith("city") for k in described["vocabularies"])
 
 
 def test_labels_follow_label_values_vocabulary_or_ids(transformed):

@@ -167,6 +167,20 @@ def test_the_litert_files_are_gated_measured_and_pushed(runs):
       "features.json", "student_float32.tflite", "student_int8.tflite"]
   assert summary.litert_pushed == ["student_float32.tflite", "student_int8.tflite"]
   assert "Every runtime, measured alike" in runs["blessed_report"]
+  page = runs["blessed_report"]
+  gate = page[page.index("LiteRT int8 vs float32 <span"):]
+  assert "Int8 vs float32: AUC 0." in gate[:gate.index("</table>")]
+  assert "at most 0.005 below the float32 file" in gate[:gate.index("</table>")]
+  # What an app needs to compute the inputs: the z-scores' constants.
+  with open(os.path.join(pushed, "features.json"), encoding="utf-8") as f:
+    described = json.load(f)
+  assert set(described["scales"]) == {
+      "trip_miles_xf", "fare_xf", "trip_seconds_xf", "trip_start_day_xf",
+      "trip_start_hour_xf", "trip_start_month_xf"}
+  assert described["scales"]["trip_start_hour_xf"] == {
+      "raw": "trip_start_hour", "shift": 0.0, "scale": 1.0}
+  assert set(described["scales"]) | set(described["computed_by_transform"]) == set(
+      described["inputs"])
 
 
 def test_the_pushed_int8_file_runs_where_tf_df_does_not(runs, tmp_path):

@@ -5,7 +5,8 @@ with the task's serving head on top (sigmoid, softmax or nothing), so it
 returns what `serving_default` returns, from the features the Transform
 computes. ParseExample and the Transform's lookups stay outside: they are
 not LiteRT builtins; a client computes the features (the student SavedModel's
-`transform_features` signature, or the vocabularies in `features.json`).
+`transform_features` signature, or the vocabularies and scales in
+`features.json`).
 
 int8 is full-integer quantization calibrated on a sample of transformed train
 rows (float input and output kept: quantize and dequantize run inside the

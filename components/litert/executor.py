@@ -37,6 +37,7 @@ from distill_components.distiller import export
 from distill_components.distiller import properties
 from distill_components.distiller import tasks
 from distill_components.litert import convert
+from distill_components.litert import features as features_lib
 from distill_components.litert import spec as spec_lib
 
 # Rows read per split: the representative sample is drawn from the train
@@ -63,22 +64,6 @@ def _own_bytes(saved_model_bytes: int, tft_output) -> int:
   """A SavedModel's size without this run's Transform inside it."""
   return max(saved_model_bytes - export.saved_model_bytes(
       tft_output.transform_savedmodel_dir), 0)
-
-
-def _features(tft_output, label_key: str) -> Dict[str, Any]:
-  """What an app needs to compute the flatbuffer's inputs: each transformed
-  feature's dtype and shape, and the Transform's vocabularies."""
-  spec = export.model_input_spec(tft_output, label_key)
-  assets = os.path.join(tft_output.transform_savedmodel_dir, "assets")
-  vocabularies = {}
-  for name in sorted(fileio.listdir(assets)) if fileio.exists(assets) else []:
-    with fileio.open(os.path.join(assets, name), "r") as f:
-      vocabularies[name] = [line.rstrip("\n") for line in f]
-  return {"inputs": {k: {"dtype": v.dtype.name, "shape": v.shape.as_list()[1:]}
-                     for k, v in spec.items()},
-          "vocabularies": vocabularies,
-          "transform": "the student SavedModel's `transform_features` signature "
-                       "computes these from raw tf.Examples"}
 
 
 class Executor(base_executor.BaseExecutor):
@@ -118,7 +103,7 @@ class Executor(base_executor.BaseExecutor):
                  "%d bytes%s.", len(float_model), gap, mode, len(int8_model),
                  f", ops left in float: {left}" if left else "")
 
-    features = _features(tft_output, label_key)
+    features = features_lib.describe(tft_output, label_key)
     table = self._compression(input_dict, exec_properties, tft_output, student_dir,
                               logits_fn, rows, float_model, int8_model)
     for key, model, kind in ((spec_lib.FLOAT_KEY, float_model, convert.FLOAT32),

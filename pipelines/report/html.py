@@ -264,7 +264,8 @@ def render(page: Page) -> str:
   # Each section's view, in the page's order; its template is <key>.html.j2.
   views = {"metrics": _metrics(page), "worth": _worth(page), "plot": _plot(page),
            "curves": figures.curves_figure(page.curves), "size": _size(page),
-           "gates": None, "components": None}
+           "gates": {"litert": summary_lib.litert_figures(s).strip(" ()")},
+           "components": None}
   sections = [(key, SECTIONS["plot"].get(s.task, SECTIONS["plot"][None])
                if key == "plot" else SECTIONS[key], views[key]) for key in SECTIONS]
   return _ENVIRONMENT.get_template("page.html.j2").render(

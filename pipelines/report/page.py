@@ -136,7 +136,6 @@ def _read_gate(page: Page, evaluator: str, execution: mlmd.Execution, baseline: 
   """Fills the page with one gate's TFMA figures, plots and thresholds;
   returns the label key TFMA read (fidelity gate) or None."""
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
-  from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
   gate = {g.evaluator: g for g in page.summary.gates}.get(evaluator)
   models = ([names.TEACHER, names.STUDENT] if baseline == names.TEACHER
             else [names.SERVING])
@@ -151,15 +150,33 @@ def _read_gate(page: Page, evaluator: str, execution: mlmd.Execution, baseline: 
     if model in models and any(metrics.values()):
       page.metrics[model] = metrics
       page.plots[model] = evaluation.overall_plot(result)
-  try:
-    configured = json_format.Parse(execution.properties.get("eval_config"),
-                                   tfma.EvalConfig())
-  except (TypeError, json_format.ParseError):
-    configured = None  # only the bounds TFMA ran with are shown
   page.thresholds[evaluator] = evaluation.gate_thresholds(
       config, "serving model" if baseline == names.SERVING else baseline,
-      page.summary.task, tfma.load_validation_result(evaluation_dir), configured)
+      page.summary.task, tfma.load_validation_result(evaluation_dir),
+      _configured(execution))
   return label_key
+
+
+def _configured(execution: mlmd.Execution):
+  """The EvalConfig an Evaluator was given (None: only the bounds TFMA ran
+  with can be shown)."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
+  try:
+    return json_format.Parse(execution.properties.get("eval_config"), tfma.EvalConfig())
+  except (TypeError, json_format.ParseError):
+    return None
+
+
+def _read_litert_gate(page: Page, execution: mlmd.Execution, evaluation_dir: str) -> None:
+  """The LiteRT gate's thresholds: it always has its baseline (the float32
+  file), so the EvalConfig it was given is the one TFMA ran with."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  config = _configured(execution)
+  if config is not None:
+    page.thresholds[names.LITERT_EVALUATOR] = evaluation.gate_thresholds(
+        config, "float32 file", page.summary.task,
+        tfma.load_validation_result(evaluation_dir))
 
 
 def read(sqlite_path: str, summary: RunSummary, latency: bool = True) -> Page:
@@ -168,7 +185,7 @@ def read(sqlite_path: str, summary: RunSummary, latency: bool = True) -> Page:
   execution_ids = {c.node_id: c.execution_id for c in summary.components
                    if c.state in mlmd.DONE and c.node_id in (
                        names.DISTILLER, names.SCORER, names.FIDELITY_EVALUATOR,
-                       names.NO_REGRESSION_EVALUATOR)}
+                       names.NO_REGRESSION_EVALUATOR, names.LITERT_EVALUATOR)}
   if not execution_ids or not os.path.exists(sqlite_path):
     return page
   root = os.path.dirname(os.path.abspath(sqlite_path))
@@ -199,6 +216,10 @@ def read(sqlite_path: str, summary: RunSummary, latency: bool = True) -> Page:
       label_key = found
       model_dirs[names.STUDENT] = uri(execution.input(names.MODEL_KEY))
       model_dirs[names.TEACHER] = uri(execution.input(names.BASELINE_MODEL_KEY))
+  litert = done.get(names.LITERT_EVALUATOR, mlmd.Execution())
+  litert_dir = uri(litert.output(names.EVALUATION_KEY))
+  if litert_dir and os.path.isdir(litert_dir):
+    _read_litert_gate(page, litert, litert_dir)
   # The raw eval examples: what the Scorer read (the gates read its scores);
   # a run from before the Scorer gave them to the fidelity gate itself.
   reader = done.get(names.SCORER) or done.get(names.FIDELITY_EVALUATOR, mlmd.Execution())

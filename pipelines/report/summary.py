@@ -444,7 +444,7 @@ def choice_lines(summary: RunSummary) -> List[str]:
   return lines
 
 
-def _litert_figures(summary: RunSummary) -> str:
+def litert_figures(summary: RunSummary) -> str:
   """' (AUC 0.9466 vs 0.9470)': the gate metric of the int8 and float32 files."""
   metric = _metric(summary, summary.choice_metric) or (
       summary.task.metrics[0] if summary.task else None)
@@ -469,7 +469,7 @@ def _gate_lines(summary: RunSummary) -> List[str]:
     elif gate.verdict == "not run":
       verdict = "not run (the fidelity gate failed)"
     if gate is summary.litert_gate:
-      verdict += _litert_figures(summary)
+      verdict += litert_figures(summary)
     lines.append(f"  {gate.title}: {verdict}")
     lines += [f"    - {line}" for line in gate.failures[:_MAX_FAILURES]]
     if len(gate.failures) > _MAX_FAILURES:
