@@ -84,3 +84,18 @@ def test_tfma_scores_each_student_on_each_part():
   multi = choice.score(Task.MULTICLASS, {choice.EVAL: np.array([0, 1, 2, 0])},
                        {choice.EVAL: {choice.DISTILLED: probs, choice.ALONE: probs}})
   assert multi[choice.EVAL][choice.ALONE]["sparse_categorical_accuracy"] == pytest.approx(0.75)
+
+
+def test_each_part_is_scored_on_its_first_rows_at_most():
+  """A constant cost at any size: collect stops after `limit` rows, mid-batch too."""
+  model = lambda features, training=False: features["a"]  # pylint: disable=unnecessary-lambda-assignment
+  labels, logits = choice.collect(_batches(rows=2_000, batch=300), {"m": model}, limit=1_000)
+  assert len(labels) == 1_000 and logits["m"].shape == (1_000, 1)
+  everything, _ = choice.collect(_batches(rows=2_000, batch=300), {"m": model})
+  np.testing.assert_array_equal(labels, everything[:1_000])
+  figures, counts = choice.score_students(
+      Task.BINARY, {choice.DISTILLED: model, choice.ALONE: model},
+      _batches(rows=700), _batches(rows=2_000, seed=1), 0.1, limit=500)
+  assert counts == {choice.VALIDATION: 500, choice.EVAL: 500}
+  assert figures[choice.EVAL][choice.DISTILLED]["auc"] == pytest.approx(1.0, abs=1e-3)
+  assert choice.SCORED_ROWS == 50_000

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from tfx.utils import path_utils
 
-from conftest import TRAIN_ROWS, examples_artifact
+from conftest import EVAL_ROWS, TRAIN_ROWS, examples_artifact
 from conftest import raw_examples, run_distiller
 from distill_components.distiller import executor
 from distill_components.distiller import export
@@ -122,6 +122,7 @@ def test_distills_a_student_that_serves_raw_examples(taxi_transform, teacher_mod
   # on the validation cut went on.
   assert props["choice_metric"].string_value == "auc"
   assert 0.05 * TRAIN_ROWS < props["validation_examples"].int_value < 0.15 * TRAIN_ROWS
+  assert props["scored_eval_examples"].int_value == EVAL_ROWS  # under the cap: all
   figures = {name: props[name].double_value
              for name in ("distilled_validation_auc", "alone_validation_auc",
                           "distilled_eval_auc", "alone_eval_auc",

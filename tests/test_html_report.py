@@ -166,6 +166,11 @@ def test_the_summary_says_whether_the_teacher_helped():
   assert ("chosen on the validation cut (999 train rows neither student trained on): "
           "distilled 0.9569, alone 0.9554 -> distilled") in helped
   assert "did not help" not in helped
+  # A large eval split: the Distiller scored its first rows only, and says so.
+  capped = report.render(_students(0.9469, 0.9454, "distilled", scored_eval_examples=50_000))
+  assert "(+0.0015; eval split, first 50,000 rows)" in capped
+  assert "(+0.0015; eval split)" in report.render(
+      _students(0.9469, 0.9454, "distilled", scored_eval_examples=4_966))
   candidates = {"gbt": {"auc": 0.95}, "mlp": {"auc": 0.93}, "ensemble": {"auc": 0.94}}
   fidelity = report.GateResult(names.FIDELITY_EVALUATOR,
                                names.GATES[names.FIDELITY_EVALUATOR], verdict="passed")

@@ -42,6 +42,7 @@ class _Choice:
   chosen: str = choice.DISTILLED
   figures: Dict[str, Dict[str, Dict[str, float]]] = dataclasses.field(default_factory=dict)
   validation_count: int = 0
+  eval_count: int = 0
   seconds: float = 0.0
 
 
@@ -161,12 +162,13 @@ def _choose(inputs: inputs_lib.Inputs, student, alone) -> _Choice:
     return _Choice()
   started = time.monotonic()
   read = lambda files: inputs.batches(files, soft_labels_lib.READ_BATCH_SIZE, False)
-  figures, count = choice.score_students(
+  figures, counts = choice.score_students(
       inputs.task, {choice.DISTILLED: student, choice.ALONE: alone},
       inputs.validation_cut(read(inputs.train_files)), read(inputs.eval_files),
       inputs.fraction)
+  count = counts[choice.VALIDATION]
   result = _Choice(choice.choose(figures, inputs.choice_metric), figures, count,
-                   time.monotonic() - started)
+                   counts[choice.EVAL], time.monotonic() - started)
   metric = inputs.choice_metric
   logging.info(
       "Distilled vs alone on %d validation rows: %s %.4f vs %.4f; %s goes on "
@@ -220,6 +222,7 @@ def _record(record: types.Artifact, inputs: inputs_lib.Inputs,
     record.set_string_custom_property(properties.CHOICE_METRIC, inputs.choice_metric.name)
     record.set_float_custom_property(properties.VALIDATION_FRACTION, inputs.fraction)
     record.set_int_custom_property(properties.VALIDATION_EXAMPLES, chosen.validation_count)
+    record.set_int_custom_property(properties.SCORED_EVAL_EXAMPLES, chosen.eval_count)
     record.set_float_custom_property(properties.SCORING_SECONDS, chosen.seconds)
   else:
     record.set_int_custom_property(properties.COMPARE_ALONE, 0)

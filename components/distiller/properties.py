@@ -40,7 +40,10 @@ VALIDATION, EVAL = "validation", "eval"  # where they were scored
 STUDENT_CHOSEN = "student_chosen"  # DISTILLED or ALONE
 CHOICE_METRIC = "choice_metric"  # the metric that chose, e.g. auc
 VALIDATION_FRACTION = "validation_fraction"
-VALIDATION_EXAMPLES = "validation_examples"  # train rows in the validation cut
+# Rows each student was scored on (choice.SCORED_ROWS at most): of the
+# validation cut (train rows), and of the eval split.
+VALIDATION_EXAMPLES = "validation_examples"
+SCORED_EVAL_EXAMPLES = "scored_eval_examples"
 # Seconds the Distiller spent scoring both students (TFMA); the student
 # alone trains in the same loop as the distilled one (bench/worth_cost.py).
 SCORING_SECONDS = "scoring_seconds"

@@ -70,7 +70,8 @@ def run_fn(fn_args: FnArgs) -> None:
   trees = s.fit(outside_cut=fraction)
   candidates = {GBT: trees, MLP: network,
                 ENSEMBLE: ensemble_teacher.average([trees, network], s.feats)}
-  labels, logits = choice.collect(_validation_rows(fn_args, s, fraction), candidates)
+  labels, logits = choice.collect(_validation_rows(fn_args, s, fraction), candidates,
+                                  choice.SCORED_ROWS)
   if not len(labels):
     raise choice.ChoiceError(
         f"The validation cut ({fraction:.0%} of the train split) holds no rows "

@@ -198,7 +198,8 @@ def _worth(page: Page) -> dict:
   s = page.summary
   metrics = _task_metrics(page)
   return dict(metrics=metrics, lines=[line for line in summary_lib.choice_lines(s)
-                                      if not line.startswith("  ")])
+                                      if not line.startswith("  ")],
+              eval_rows=summary_lib.eval_rows(s))
 
 
 def _plot(page: Page) -> dict:

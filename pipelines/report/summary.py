@@ -11,6 +11,7 @@ import json
 import os
 from typing import Dict, List, Optional
 
+from distill_components.distiller import defaults
 from distill_components.distiller import properties
 from distill_components.distiller.tasks import Task
 from distill_pipelines import mlmd
@@ -73,6 +74,7 @@ class RunSummary:
   student_chosen: Optional[str] = None
   choice_metric: Optional[str] = None
   validation_examples: Optional[int] = None
+  scored_eval_examples: Optional[int] = None
   # The zero-code teacher's candidates: name -> metric -> value on the
   # validation cut, and the one kept.
   teacher_candidates: Dict[str, Dict[str, float]] = dataclasses.field(
@@ -159,6 +161,7 @@ def _read_distiller(model, summary: RunSummary) -> None:
   summary.student_chosen = custom(properties.STUDENT_CHOSEN)
   summary.choice_metric = custom(properties.CHOICE_METRIC)
   summary.validation_examples = custom(properties.VALIDATION_EXAMPLES)
+  summary.scored_eval_examples = custom(properties.SCORED_EVAL_EXAMPLES)
   for part in (properties.VALIDATION, properties.EVAL):
     for student in (properties.DISTILLED, properties.ALONE):
       for metric in (summary.task.metrics if summary.task else ()):
@@ -428,7 +431,7 @@ def choice_lines(summary: RunSummary) -> List[str]:
   lines.append(f"distilled vs alone: {metric.title} {distilled:.4f} vs {alone:.4f} "
                f"({distilled - alone:+.4f}"
                + ("" if metric.higher_is_better else ", lower is better")
-               + "; eval split)")
+               + "; " + eval_rows(summary) + ")")
   validation = summary.students.get(properties.VALIDATION, {})
   if summary.student_chosen == properties.ALONE:
     went_on = ("--require-gain stops the run before the Pusher"
@@ -442,6 +445,15 @@ def choice_lines(summary: RunSummary) -> List[str]:
         f"{validation[properties.ALONE][metric.name]:.4f} -> "
         f"{summary.student_chosen}")
   return lines
+
+
+def eval_rows(summary: RunSummary) -> str:
+  """'eval split', or 'eval split, first N rows' when the Distiller scored
+  the students on no more (defaults.SCORED_ROWS)."""
+  scored = summary.scored_eval_examples
+  if scored is not None and scored >= defaults.SCORED_ROWS:
+    return f"eval split, first {scored:,} rows"
+  return "eval split"
 
 
 def litert_figures(summary: RunSummary) -> str:
