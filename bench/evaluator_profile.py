@@ -11,6 +11,8 @@ and TFMA's `run_model_analysis` (what TFX's Evaluator runs) evaluates them:
 - the fidelity gate as it was before the Scorer: TFMA runs student and
   teacher on raw examples, through their Transform graphs;
 - the fidelity gate as it is: the Scorer's predictions, no model;
+- the fidelity gate scored, less its plots, less its slices (overall only),
+  and with each of the task's metrics alone: what each part costs;
 - the no-regression gate on a first run (the student alone), scored;
 - the two scored gates again on Beam's multi-process DirectRunner with two
   workers (`--direct_running_mode=multi_processing --direct_num_workers=2`).
@@ -68,6 +70,29 @@ def _in_models(config, label_key):
   return before
 
 
+def _without(config, plots=False, slices=False, keep=None):
+  """`config` less its plots, its slices, or every metric but `keep` (and
+  the example count): what each costs."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  less = tfma.EvalConfig()
+  less.CopyFrom(config)
+  for spec in less.metrics_specs:
+    kept = [m for m in spec.metrics
+            if not (plots and m.class_name.endswith("Plot"))
+            and (keep is None or m.class_name in ("ExampleCount", keep.class_name))]
+    del spec.metrics[:]
+    spec.metrics.extend(kept)
+    if slices:
+      for metric in spec.metrics:
+        for bound in metric.per_slice_thresholds:
+          del bound.slicing_specs[1:]
+  if keep is not None:  # the per-class specs go too
+    del less.metrics_specs[1:]
+  if slices:
+    del less.slicing_specs[1:]
+  return less
+
+
 def variants(settings):
   """name -> (EvalConfig, models, data: raw or scored, Beam arguments)."""
   fidelity = gates.fidelity_config(settings)
@@ -78,6 +103,13 @@ def variants(settings):
           _in_models(fidelity, settings.transformed_label), both, "raw", []),
       "fidelity gate, scored": (fidelity, both, "scored", []),
       "no-regression gate, first run, scored": (alone, student, "scored", []),
+      "fidelity gate, scored, no plots": (_without(fidelity, plots=True), both,
+                                          "scored", []),
+      "fidelity gate, scored, overall only (no slices)": (
+          _without(fidelity, slices=True), both, "scored", []),
+      **{f"fidelity gate, scored, {metric.title} alone (and the example count)": (
+          _without(fidelity, keep=metric), both, "scored", [])
+         for metric in settings.task.metrics},
       "fidelity gate, scored, 2 worker processes": (fidelity, both, "scored",
                                                    TWO_WORKERS),
       "no-regression gate, first run, scored, 2 worker processes": (
