@@ -190,8 +190,8 @@ def create_pipeline(
   components.append(fidelity)
   litert = {}
   if s.litert.enabled:
-    # The student for other runtimes, gated int8 vs float32 on the
-    # transformed eval examples; only the int8 file's push depends on it.
+    # The student for other runtimes, gated int8 vs float32 on the first
+    # transformed eval examples (GATE_ROWS); only the int8 file's push depends on it.
     export = LiteRTExport(
         model=distiller.outputs["model"],
         transform_graph=transform.outputs["transform_graph"],
@@ -200,7 +200,7 @@ def create_pipeline(
         task=s.task.value, label_key=s.transformed_label,
         seed=s.seed).with_id(names.LITERT_EXPORT)
     litert_gate = Evaluator(
-        examples=transform.outputs["transformed_examples"],
+        examples=export.outputs["gate_examples"],
         model=export.outputs["litert_int8"],
         baseline_model=export.outputs["litert_float"],
         eval_config=gates.litert_config(s)).with_id(names.LITERT_EVALUATOR)

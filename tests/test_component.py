@@ -151,7 +151,8 @@ def test_pipeline_wiring(tmp_path):
   assert source("LiteRTExport", "examples") == ("Transform", "transformed_examples")
   assert source("LiteRTEvaluator", "model") == ("LiteRTExport", "litert_int8")
   assert source("LiteRTEvaluator", "baseline_model") == ("LiteRTExport", "litert_float")
-  assert source("LiteRTEvaluator", "examples") == ("Transform", "transformed_examples")
+  # The LiteRT gate scores the export's copy of the first transformed eval rows.
+  assert source("LiteRTEvaluator", "examples") == ("LiteRTExport", "gate_examples")
   assert source("Pusher", "litert_int8") == ("LiteRTExport", "litert_int8")
   assert source("Pusher", "litert_blessing") == ("LiteRTEvaluator", "blessing")
   litert_config = json_format.Parse(

@@ -130,3 +130,33 @@ def test_the_pusher_carries_the_files_int8_only_when_blessed(tmp_path, verdict):
   assert open(os.path.join(staged, "saved_model.pb"), "rb").read() == b"pb"
   # Without LiteRT inputs it is TFX's Pusher unchanged.
   assert pusher.GetModelPath({"model": inputs["model"]}) == str(model / "Format-Serving")
+
+
+def test_the_gate_scores_the_first_transformed_eval_rows(tmp_path):
+  """A constant cost at any size: the LiteRT gate's examples are the first
+  GATE_ROWS eval rows, as they are, in an Examples artifact TFMA can read."""
+  from tfx.types import artifact_utils  # pylint: disable=g-import-not-at-top
+  from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  from distill_components.distiller import properties  # pylint: disable=g-import-not-at-top
+  from distill_components.litert import executor  # pylint: disable=g-import-not-at-top
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / "transformed")
+  examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+  records = [tf.train.Example(features=tf.train.Features(feature={
+      "x": tf.train.Feature(float_list=tf.train.FloatList(value=[i]))})).SerializeToString()
+             for i in range(25)]
+  os.makedirs(tmp_path / "transformed" / "Split-eval")
+  for part, chunk in enumerate((records[:10], records[10:])):
+    with tf.io.TFRecordWriter(str(tmp_path / "transformed" / "Split-eval" /
+                                  f"part-{part}.gz"), options="GZIP") as writer:
+      for record in chunk:
+        writer.write(record)
+  output = standard_artifacts.Examples()
+  output.uri = str(tmp_path / "gate")
+  assert executor.write_gate_examples(examples, output, limit=12) == 12
+  assert artifact_utils.decode_split_names(output.split_names) == ["eval"]
+  written = [r.numpy() for r in tf.data.TFRecordDataset(
+      tf.io.gfile.glob(str(tmp_path / "gate" / "Split-eval" / "*")), compression_type="GZIP")]
+  assert written == records[:12]
+  assert output.get_int_custom_property(properties.GATE_EXAMPLES) == 12
+  assert output.get_int_custom_property(properties.EVAL_EXAMPLES) == 25

@@ -49,7 +49,8 @@ class LiteRTExport(base_component.BaseComponent):
         label_key=label_key, representative_rows=representative_rows, seed=seed,
         teacher_imports=json.dumps(list(teacher_imports)),
         litert_float=types.Channel(type=standard_artifacts.Model),
-        litert_int8=types.Channel(type=standard_artifacts.Model)))
+        litert_int8=types.Channel(type=standard_artifacts.Model),
+        gate_examples=types.Channel(type=standard_artifacts.Examples)))
 
 
 class Pusher(base_component.BaseComponent):

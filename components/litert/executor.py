@@ -4,8 +4,10 @@
 convert the student (convert.py) to float32 and int8, check the float file
 reproduces the SavedModel student and reads the transformed features by
 name, write each as `<uri>/Format-Serving/tflite` (TFMA's `tf_lite` layout)
-with `features.json`, and measure size and latency of teacher, student and
-both files alike; the table is recorded on both outputs (`compression`).
+with `features.json`, measure size and latency of teacher, student and
+both files alike (the table is recorded on both outputs, `compression`),
+and copy the first `GATE_ROWS` transformed eval rows for the LiteRT gate
+(`gate_examples`).
 
 `PusherExecutor`: TFX's Pusher, pushing the student SavedModel with the
 LiteRT files inside it (`assets.extra/litert/`), the int8 one only when the
@@ -60,6 +62,30 @@ def read_rows(examples: types.Artifact, split: str, tft_output, label_key: str,
   return {k: np.asarray(v) for k, v in batch.items() if k != label_key}
 
 
+def write_gate_examples(examples: types.Artifact, output: types.Artifact,
+                        limit: int = spec_lib.GATE_ROWS) -> int:
+  """The first `limit` transformed eval rows, as they are, into `output` (an
+  Examples artifact of one split, eval): what the LiteRT gate scores.
+  Returns how many were written, and records it with the split's size."""
+  files = sorted(fileio.glob(os.path.join(
+      artifact_utils.get_split_uri([examples], "eval"), "*")))
+  compression = "GZIP" if files and files[0].endswith(".gz") else ""
+  output.split_names = artifact_utils.encode_split_names(["eval"])
+  target = artifact_utils.get_split_uri([output], "eval")
+  fileio.makedirs(target)
+  written = total = 0
+  with tf.io.TFRecordWriter(os.path.join(target, "data_tfrecord-00000-of-00001.gz"),
+                            options="GZIP") as writer:
+    for record in tf.data.TFRecordDataset(files, compression_type=compression):
+      total += 1
+      if written < limit:
+        writer.write(record.numpy())
+        written += 1
+  output.set_int_custom_property(properties.GATE_EXAMPLES, written)
+  output.set_int_custom_property(properties.EVAL_EXAMPLES, total)
+  return written
+
+
 def _own_bytes(saved_model_bytes: int, tft_output) -> int:
   """A SavedModel's size without this run's Transform inside it."""
   return max(saved_model_bytes - export.saved_model_bytes(
@@ -104,6 +130,9 @@ class Executor(base_executor.BaseExecutor):
                  f", ops left in float: {left}" if left else "")
 
     features = features_lib.describe(tft_output, label_key)
+    gated = write_gate_examples(
+        examples, artifact_utils.get_single_instance(output_dict[spec_lib.GATE_EXAMPLES_KEY]))
+    logging.info("LiteRT gate examples: the first %d transformed eval rows.", gated)
     table = self._compression(input_dict, exec_properties, tft_output, student_dir,
                               logits_fn, rows, float_model, int8_model)
     for key, model, kind in ((spec_lib.FLOAT_KEY, float_model, convert.FLOAT32),

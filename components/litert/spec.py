@@ -14,7 +14,12 @@ TEACHER_IMPORTS_KEY = "teacher_imports"
 FLOAT_KEY = "litert_float"
 INT8_KEY = "litert_int8"
 LITERT_BLESSING_KEY = "litert_blessing"
+GATE_EXAMPLES_KEY = "gate_examples"
 DEFAULT_REPRESENTATIVE_ROWS = 300
+# Transformed eval rows the LiteRT gate scores (the first ones): TFMA runs a
+# LiteRT file one example at a time, and int8 against float32 is told apart
+# long before a million rows.
+GATE_ROWS = 50_000
 
 
 
@@ -40,6 +45,8 @@ class LiteRTExportSpec(ComponentSpec):
   OUTPUTS = {
       FLOAT_KEY: ChannelParameter(type=standard_artifacts.Model),
       INT8_KEY: ChannelParameter(type=standard_artifacts.Model),
+      # The first GATE_ROWS transformed eval rows, for the LiteRT gate.
+      GATE_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
   }
 
 
