@@ -159,4 +159,5 @@ def test_the_gate_scores_the_first_transformed_eval_rows(tmp_path):
       tf.io.gfile.glob(str(tmp_path / "gate" / "Split-eval" / "*")), compression_type="GZIP")]
   assert written == records[:12]
   assert output.get_int_custom_property(properties.GATE_EXAMPLES) == 12
-  assert output.get_int_custom_property(properties.EVAL_EXAMPLES) == 25
+  output.uri = str(tmp_path / "all")  # fewer rows than the limit: all of them
+  assert executor.write_gate_examples(examples, output, limit=100) == 25

@@ -75,10 +75,9 @@ LITERT_MODE = "litert_mode"  # float32 | int8 | int8_with_float_ops | dynamic_ra
 LITERT_BYTES = "litert_bytes"
 LITERT_FLOAT_OPS = "litert_float_ops"  # JSON list: ops the int8 file left in float
 LITERT_FLOAT_GAP = "litert_float_gap"  # max |float LiteRT - SavedModel| on eval rows
-# On the LiteRT gate's examples: how many of the transformed eval rows, and
-# of how many, the gate scores.
+# On the LiteRT gate's examples: how many transformed eval rows (the first
+# ones) the gate scores.
 GATE_EXAMPLES = "gate_examples"
-EVAL_EXAMPLES = "eval_examples"
 # JSON list, one row per model (teacher, student, litert_float32, litert_int8):
 # file_bytes, own_bytes (without the Transform), params, latency_ms by batch.
 COMPRESSION = "compression"

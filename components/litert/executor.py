@@ -65,24 +65,21 @@ def read_rows(examples: types.Artifact, split: str, tft_output, label_key: str,
 def write_gate_examples(examples: types.Artifact, output: types.Artifact,
                         limit: int = spec_lib.GATE_ROWS) -> int:
   """The first `limit` transformed eval rows, as they are, into `output` (an
-  Examples artifact of one split, eval): what the LiteRT gate scores.
-  Returns how many were written, and records it with the split's size."""
+  Examples artifact of one split, eval): what the LiteRT gate scores. Reads
+  no further than that; returns (and records) how many were written."""
   files = sorted(fileio.glob(os.path.join(
       artifact_utils.get_split_uri([examples], "eval"), "*")))
   compression = "GZIP" if files and files[0].endswith(".gz") else ""
   output.split_names = artifact_utils.encode_split_names(["eval"])
   target = artifact_utils.get_split_uri([output], "eval")
   fileio.makedirs(target)
-  written = total = 0
+  written = 0
   with tf.io.TFRecordWriter(os.path.join(target, "data_tfrecord-00000-of-00001.gz"),
                             options="GZIP") as writer:
-    for record in tf.data.TFRecordDataset(files, compression_type=compression):
-      total += 1
-      if written < limit:
-        writer.write(record.numpy())
-        written += 1
+    for record in tf.data.TFRecordDataset(files, compression_type=compression).take(limit):
+      writer.write(record.numpy())
+      written += 1
   output.set_int_custom_property(properties.GATE_EXAMPLES, written)
-  output.set_int_custom_property(properties.EVAL_EXAMPLES, total)
   return written
 
 
