@@ -141,6 +141,9 @@ def test_wiring_and_settings_survive_compilation(compiled):
       "examples": ("CsvExampleGen", "examples"), "schema": ("SchemaGen", "schema"),
       "model": ("Distiller", "model"), "baseline_model": ("Trainer", "model"),
       "serving_model": ("LatestBlessedStudentResolver-model-resolver", "model")}
+  # The LiteRT gate reads the export's first transformed eval rows.
+  assert package.task("LiteRTEvaluator").input_artifacts["examples"] == (
+      "LiteRTExport", "gate_examples")
   fidelity = package.task("FidelityEvaluator")
   for evaluator in (fidelity, package.task("NoRegressionEvaluator")):
     assert "model_imports" not in evaluator.input_parameters
