@@ -170,6 +170,9 @@ def test_the_litert_files_are_gated_measured_and_pushed(runs):
   page = runs["blessed_report"]
   gate = page[page.index("LiteRT int8 vs float32 <span"):]
   assert "Int8 vs float32: AUC 0." in gate[:gate.index("</table>")]
+  # The gate scored the first transformed eval rows: all 4,966 here (cap 50,000).
+  assert summary.litert_gate_examples == 4966
+  assert "on the first 4,966 rows of the transformed eval split" in gate
   assert "at most 0.005 below the float32 file" in gate[:gate.index("</table>")]
   # What an app needs to compute the inputs: the z-scores' constants.
   with open(os.path.join(pushed, "features.json"), encoding="utf-8") as f:

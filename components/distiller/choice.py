@@ -171,13 +171,13 @@ def collect(dataset: tf.data.Dataset, models: Mapping[str, object],
   logits: Dict[str, List[np.ndarray]] = {name: [] for name in models}
   seen = 0
   for element in dataset:
-    if limit is not None and seen >= limit:
-      break
     features, label = element[0], element[1]
     labels.append(np.asarray(label).reshape(-1))
     seen += len(labels[-1])
     for name, model in models.items():
       logits[name].append(np.asarray(model(features, training=False)))
+    if limit is not None and seen >= limit:
+      break  # no further batch is read
   if not labels:
     return np.zeros([0]), {name: np.zeros([0, 1]) for name in models}
   return (np.concatenate(labels)[:limit],

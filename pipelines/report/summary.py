@@ -89,6 +89,7 @@ class RunSummary:
   litert_gate: Optional[GateResult] = None
   litert_metrics: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
   litert_pushed: List[str] = dataclasses.field(default_factory=list)
+  litert_gate_examples: Optional[int] = None  # transformed eval rows it scored
 
   @property
   def failed(self) -> List[str]:
@@ -261,6 +262,8 @@ def _read_litert(done, summary: RunSummary, root: str) -> None:
     table = mlmd.custom(int8, properties.COMPRESSION)
     summary.compression = json.loads(table) if table else []
     summary.litert_mode = mlmd.custom(int8, properties.LITERT_MODE)
+    summary.litert_gate_examples = mlmd.custom(
+        done[names.LITERT_EXPORT].output("gate_examples"), properties.GATE_EXAMPLES)
   if names.LITERT_EVALUATOR not in done:
     return
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
