@@ -189,7 +189,8 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--beam-arg", action="append", dest="beam_args", default=None,
                       metavar="--FLAG=VALUE",
                       help="a Beam pipeline argument; repeat for more "
-                      "(default: --direct_num_workers=1)")
+                      "(default: none: the DirectRunner in this process, and "
+                      "the gates on a process per core from 100,000 eval rows)")
   parser.add_argument("--no-cache", action="store_true", default=None,
                       help="rerun every component even when its inputs did not change")
 

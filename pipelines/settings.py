@@ -225,8 +225,9 @@ class Settings(pydantic.BaseModel):
       "trained while the newest span is fewer than this many spans past the "
       "one it was trained on (retrained every N spans); 0: train one every run")
 
-  beam_args: List[str] = pydantic.Field(
-      default_factory=lambda: ["--direct_num_workers=1"])
+  # None given: Beam's DirectRunner in the pipeline's process; the gates
+  # use a process per core on large eval splits (components/gates/evaluator.py).
+  beam_args: List[str] = pydantic.Field(default_factory=list)
   enable_cache: bool = True
 
   @pydantic.field_validator("task", mode="before")

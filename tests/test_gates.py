@@ -159,6 +159,32 @@ def test_slice_sizes_refuse_an_unknown_column(tmp_path):
     evaluator.slice_sizes([str(tmp_path / "*.gz")], schema, ["payment_typ"])
 
 
+def test_large_gates_run_on_a_process_per_core_unless_told_otherwise():
+  big, small = evaluator.PROCESSES_FROM_ROWS, evaluator.PROCESSES_FROM_ROWS - 1
+  parallel = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+  assert evaluator.beam_args_for([], big, 2) == parallel
+  assert evaluator.beam_args_for(["--runner=DirectRunner"], big, 2) == [
+      "--runner=DirectRunner", *parallel]
+  # Too few rows or cores: starting the workers would cost more than they save.
+  assert evaluator.beam_args_for([], small, 2) == []
+  assert evaluator.beam_args_for([], big, 1) == []
+  # A running mode or another runner chosen in the pipeline's arguments wins.
+  for args in (["--direct_running_mode=in_memory"],
+               ["--runner=DataflowRunner", "--region=us-central1"]):
+    assert evaluator.beam_args_for(args, big, 2) == args
+
+
+def test_rows_are_counted_up_to_the_limit(tmp_path):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  for part in range(2):
+    with tf.io.TFRecordWriter(str(tmp_path / f"p{part}.gz"), options="GZIP") as w:
+      for _ in range(30):
+        w.write(b"x")
+  files = [str(tmp_path / "*.gz")]
+  assert evaluator.rows_at_least(files, 100) == 60
+  assert evaluator.rows_at_least(files, 45) == 45
+
+
 # --- verdicts ----------------------------------------------------------------
 
 def test_a_faithful_student_passes_both_gates():

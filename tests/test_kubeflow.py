@@ -75,7 +75,8 @@ def compiled(tmp_path_factory):
       "image": IMAGE, "pipeline-root": str(root / "pipeline_root"),
       "data-root": str(data), "input-pattern": "span-{SPAN}/*.csv",
       "train-steps": 150, "distill-steps": 400, "eval-steps": 20,
-      "auc-floor": 0.7, "max-auc-drop": 0.05}))
+      "auc-floor": 0.7, "max-auc-drop": 0.05,
+      "beam-arg": ["--direct_num_workers=1"]}))
   package_path = root / "taxi.yaml"
   code = cli.main(["compile", "--config", str(config), "--output", str(package_path)])
   assert code == 0

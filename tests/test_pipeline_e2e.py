@@ -22,6 +22,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from conftest import column_types, raw_examples, read_taxi_rows
 from distill_cli import main as cli
+from distill_components.gates import scorer
 from distill_pipelines import exits
 from distill_pipelines import report
 from distill_pipelines.report import html as report_html
@@ -84,9 +85,9 @@ def test_full_run_blesses_and_pushes_the_student(runs):
   store = report.open_store(str(runs["root"] / "metadata.sqlite"))
   [scored] = [a for a in store.get_artifacts_by_type("Examples")
               if "/Scorer/" in a.uri][:1]
-  record = next(iter(tf.data.TFRecordDataset(
-      tf.io.gfile.glob(os.path.join(scored.uri, "Split-eval", "*")),
-      compression_type="GZIP")))
+  files = tf.io.gfile.glob(os.path.join(scored.uri, "Split-eval", "*"))
+  assert len(files) == scorer.SHARDS  # for the gates' worker processes to share
+  record = next(iter(tf.data.TFRecordDataset(files, compression_type="GZIP")))
   row = tf.train.Example.FromString(record.numpy()).features.feature
   assert sorted(row) == sorted([features.LABEL_KEY, "trip_start_day",
                                 "__prediction__student", "__prediction__teacher"])

@@ -23,13 +23,25 @@ Evaluator a `custom_eval_shared_model` (TFX's own hook) whose model loader
 imports them first, and Beam pickles that loader to its workers (the
 multi-process DirectRunner's, Dataflow's). (TFMA's model_util itself imports
 tensorflow_decision_forests, when installed, wherever it runs; a library of
-ops of one's own it does not.) Everything else is TFX's Evaluator unchanged.
+ops of one's own it does not.)
+
+On Beam's DirectRunner, a gate over at least PROCESSES_FROM_ROWS examples
+runs on a worker process per core (`--direct_running_mode=multi_processing`),
+unless the pipeline's Beam arguments choose a running mode themselves: TFMA
+computes each metric one example at a time in Python, so a second core
+nearly halves it, and starting the workers (each imports TensorFlow and TFMA,
+about 20 s) pays from some 30,000 examples on (bench/results/
+evaluator_profile.md). The input needs several files for the workers to
+share it (the Scorer writes SHARDS). Other runners (Dataflow, Flink, Spark)
+are left to their own arguments. Everything else is TFX's Evaluator unchanged.
 """
 
 import collections
+import os
 from typing import Any, Dict, Iterable, List, Sequence
 
 from absl import logging
+from apache_beam.options import pipeline_options
 import pyarrow.compute as pc
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
@@ -51,6 +63,29 @@ from distill_components.distiller import custom_ops
 MODEL_IMPORTS_KEY = "model_imports"
 
 _BATCH = 4096
+# Eval examples from which a gate runs on a worker process per core.
+PROCESSES_FROM_ROWS = 100_000
+_DIRECT_RUNNERS = (None, "DirectRunner", "direct")
+
+
+def beam_args_for(args: Sequence[str], rows: int, cores: int) -> List[str]:
+  """The gate's Beam arguments: `args`, plus a worker process per core when
+  the DirectRunner evaluates at least PROCESSES_FROM_ROWS rows on several
+  cores and `args` choose no running mode."""
+  options = pipeline_options.PipelineOptions(list(args))
+  runner = options.view_as(pipeline_options.StandardOptions).runner
+  chosen = any(a.startswith("--direct_running_mode") for a in args)
+  if runner not in _DIRECT_RUNNERS or chosen or cores < 2 or rows < PROCESSES_FROM_ROWS:
+    return list(args)
+  return [*args, "--direct_running_mode=multi_processing",
+          f"--direct_num_workers={cores}"]
+
+
+def rows_at_least(files: Iterable[str], limit: int) -> int:
+  """The rows of the gzipped TFRecord `files`, counted up to `limit`."""
+  records = tf.data.TFRecordDataset(
+      tf.data.Dataset.list_files(list(files), shuffle=False), compression_type="GZIP")
+  return int(records.take(limit).reduce(0, lambda n, _: n + 1))
 
 
 def slice_sizes(files: Iterable[str], schema: schema_pb2.Schema,
@@ -151,6 +186,17 @@ class Executor(evaluator_executor.Executor):
                          or exec_properties.get(std.MODULE_PATH_KEY)):
       _model_imports[:] = imported
       exec_properties = {**exec_properties, std.MODULE_PATH_KEY: __name__}
+    splits = json_utils.loads(
+        exec_properties.get(std.EXAMPLE_SPLITS_KEY) or "null") or ["eval"]
+    files = [io_utils.all_files_pattern(uri) for split in splits
+             for uri in artifact_utils.get_split_uris(input_dict[std.EXAMPLES_KEY], split)]
+    cores = len(os.sched_getaffinity(0))
+    args = beam_args_for(self._beam_pipeline_args,
+                         rows_at_least(files, PROCESSES_FROM_ROWS), cores)
+    if args != self._beam_pipeline_args:
+      logging.info("At least %d eval examples: evaluating on %d worker processes.",
+                   PROCESSES_FROM_ROWS, cores)
+      self._beam_pipeline_args = args
     text = exec_properties.get(std.EVAL_CONFIG_KEY)
     if text:
       config = tfma.EvalConfig()
@@ -162,11 +208,6 @@ class Executor(evaluator_executor.Executor):
                            "Evaluator.")
         schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(
             artifact_utils.get_single_uri(input_dict[std.SCHEMA_KEY])))
-        splits = json_utils.loads(
-            exec_properties.get(std.EXAMPLE_SPLITS_KEY) or "null") or ["eval"]
-        files = [io_utils.all_files_pattern(uri) for split in splits
-                 for uri in artifact_utils.get_split_uris(
-                     input_dict[std.EXAMPLES_KEY], split)]
         sizes = slice_sizes(files, schema, columns)
         minimum = config.options.min_slice_size.value
         for column in columns:

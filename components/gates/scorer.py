@@ -25,7 +25,8 @@ the gates' thresholds, slices and validation results stay TFMA's.
               eval_config=...)  # ModelSpecs: scorer.model_spec(...)
 
 It is a Beam job (the pipeline's Beam runner: the DirectRunner here,
-Dataflow/Flink/Spark elsewhere); each worker loads the models once.
+Dataflow/Flink/Spark elsewhere); each worker loads the models once. It writes
+SHARDS files, so the Evaluators' worker processes can share them.
 """
 
 import json
@@ -71,6 +72,9 @@ _PREDICTION_PREFIX = "__prediction__"
 _PREDICTION_OUTPUTS = ("scores", "outputs", "predictions", "logistic",
                        "probabilities", "logits")
 _BATCH = dict(min_batch_size=256, max_batch_size=4096)
+# Files the scored split is written in: a gzipped file is read whole by one
+# worker, so an Evaluator on several worker processes needs several.
+SHARDS = 4
 
 
 def prediction_key(model_name: str) -> str:
@@ -230,7 +234,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
            | "Batch" >> beam.BatchElements(**_BATCH)
            | "Score" >> beam.ParDo(_Score(models, candidate, label_key, columns, imports))
            | "Write" >> beam.io.WriteToTFRecord(
-               os.path.join(out_dir, "scored"), file_name_suffix=".gz"))
+               os.path.join(out_dir, "scored"), file_name_suffix=".gz",
+               num_shards=SHARDS))
     io_utils.write_pbtxt_file(
         os.path.join(artifact_utils.get_single_uri(output_dict[SCORED_SCHEMA_KEY]),
                      "schema.pbtxt"),
