@@ -12,6 +12,7 @@ import tempfile
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_decision_forests as tfdf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata
@@ -20,6 +21,7 @@ from tensorflow_transform.tf_metadata import schema_utils
 from tfx.components.trainer import fn_args_utils
 from tfx.utils import path_utils
 from tfx_bsl.tfxio import dataset_options
+from yggdrasil_decision_forests.dataset import data_spec_pb2
 
 from conftest import examples_artifact, transform_graph_artifact
 from distill_components.distiller import tasks
@@ -527,3 +529,39 @@ def test_teacher_refuses_labels_outside_label_values():
   with pytest.raises(tasks.LabelError, match="fractional"):
     teacher.check_labels(np.array([0.5, 1.0]), config.parse(  # pylint: disable=protected-access
         _custom_config("binary")), 1)
+
+
+def test_the_tree_teachers_sample_is_uniform_seeded_and_keeps_rows_whole():
+  rows = 20_000
+  batches = tf.data.Dataset.from_tensor_slices(
+      ({"x": tf.range(rows), "y": -tf.range(rows)}, tf.range(rows))).batch(512)
+
+  def kept(seed):
+    sampled = [(x["x"].numpy(), x["y"].numpy(), label.numpy())
+               for x, label in tree_teacher.sample(batches, 0.1, seed)]
+    for x, y, label in sampled:  # a row's features and label stay together
+      np.testing.assert_array_equal(x, label)
+      np.testing.assert_array_equal(y, -label)
+    return np.concatenate([label for _, _, label in sampled])
+  first = kept(7)
+  assert 1_800 < len(first) < 2_200  # about 10% (the binomial sd: 42 rows)
+  np.testing.assert_array_equal(kept(7), first)  # the same rows for a seed
+  assert not np.array_equal(kept(8)[:100], first[:100])
+  # From the whole split, not its first rows.
+  assert 9_000 < first.mean() < 11_000 and first.max() > 19_000
+
+
+def test_a_large_tree_teacher_bins_the_features_given_as_numerical():
+  semantic = tfdf.keras.FeatureSemantic
+  usages = [tfdf.keras.FeatureUsage("x", semantic=semantic.NUMERICAL),
+            tfdf.keras.FeatureUsage("city", semantic=semantic.CATEGORICAL)]
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=2000).astype(np.float32)
+  rows = tf.data.Dataset.from_tensor_slices(
+      ({"x": x, "city": rng.integers(0, 4, 2000)}, (x > 0).astype(np.int64))).batch(500)
+  for large, kind in ((False, "NUMERICAL"), (True, "DISCRETIZED_NUMERICAL")):
+    trees = tree_teacher.build(tasks.Task.BINARY, usages, large=large)
+    trees.fit(rows, verbose=0)
+    columns = {c.name: c.type for c in trees.make_inspector().dataspec.columns}
+    assert columns["x"] == getattr(data_spec_pb2.ColumnType, kind)
+    assert columns["city"] == data_spec_pb2.ColumnType.CATEGORICAL

@@ -16,20 +16,26 @@ Distiller reads them as a network's logits and serving applies the sigmoid or
 softmax once.
 
 Sizing: a tree model reads the whole train split once (TFX's own TF-DF
-example does too; `train_steps` does not apply) and holds it in memory, about
-4 bytes per feature and row (1.5M rows of 20 features: ~120 MB). Up to
-NUM_TREES trees of depth MAX_DEPTH are grown, and early stopping on
-VALIDATION_RATIO of the train rows keeps only as many as help, so small
-tables get small models and large tables larger ones. Above
-DISCRETIZE_ABOVE_ROWS train rows, numerical features are binned into 255
-buckets (YDF's histogram splits), which trains several times faster at a
-small cost in quality (docs/scale.md measures it).
+example does too; `train_steps` does not apply) and holds what it trains on
+in memory, about 4 bytes per feature and row (1.5M rows of 20 features:
+~120 MB). Up to NUM_TREES trees of depth MAX_DEPTH are grown, and early
+stopping on VALIDATION_RATIO of the train rows keeps only as many as help, so
+small tables get small models and large tables larger ones. Above
+MAX_TRAIN_ROWS train rows, the trees fit on a uniform random sample of about
+that many (`sample`, seeded; early stopping's cut comes from it): more rows
+add little but time. Above DISCRETIZE_ABOVE_ROWS rows (after the sample),
+numerical features are binned into 255 buckets (YDF's histogram splits).
+bench/tree_scale.py measured both on 667k taxi train rows (3 seeds, eval
+AUC on 333k rows): binning took the fit from 130 s to 29 s at no AUC cost
+(+0.0001); the 250k sample to 19-20 s at 0.0007 AUC (400k: 0.0004 AUC,
+21-24 s; 100k: 0.0015). Reading the split, whole whatever the sample, is
+12 s of it.
 
 Out of fold: with `teacher_folds` k in the custom_config, k more models are
 fit, each on the train rows of every fold but one, and saved beside the
 serving model (distill_components.distiller.folds); the Distiller takes each
 train row's soft label from the model that did not see it. It costs k more
-fits (on (k-1)/k of the rows each).
+fits (on (k-1)/k of the rows each, or a sample of MAX_TRAIN_ROWS of them).
 
 Loading the saved model needs `import tensorflow_decision_forests` (its
 custom ops): the pipeline names it in `teacher_imports` for the components
@@ -60,7 +66,9 @@ MAX_DEPTH = 6
 SHRINKAGE = 0.1
 VALIDATION_RATIO = 0.1
 DISCRETIZE_ABOVE_ROWS = 200_000
-MAX_TRAIN_ROWS = 250_000  # more train rows than this: the trees fit on a sample
+# More train rows than this: the trees fit on a sample of this many, the
+# smallest within 0.001 eval AUC of all 667k taxi rows (bench/tree_scale.py).
+MAX_TRAIN_ROWS = 250_000
 NUM_THREADS = os.cpu_count() or 1
 # Rows per batch read into TF-DF (quality does not depend on it).
 READ_BATCH_SIZE = 4096
@@ -77,6 +85,10 @@ def feature_usages(feats):
 def build(task: tasks.Task, usages, *, large: bool = False,
           seed: int = DEFAULT_SEED) -> tfdf.keras.GradientBoostedTreesModel:
   """The untrained model; `large`: more than DISCRETIZE_ABOVE_ROWS rows."""
+  if large:  # binned: TF-DF's discretize flag skips features given as NUMERICAL
+    binned = tfdf.keras.FeatureSemantic.DISCRETIZED_NUMERICAL
+    usages = [tfdf.keras.FeatureUsage(u.name, semantic=binned)
+              if u.semantic == tfdf.keras.FeatureSemantic.NUMERICAL else u for u in usages]
   return tfdf.keras.GradientBoostedTreesModel(
       task=(tfdf.keras.Task.CLASSIFICATION if task.is_classification
             else tfdf.keras.Task.REGRESSION),
@@ -99,11 +111,12 @@ def sample(dataset: tf.data.Dataset, fraction: float, seed: int) -> tf.data.Data
   """A uniform random `fraction` of the rows of (features, label) batches:
   each row kept with that probability, the same rows for the same seed and
   batches (not the first rows: a table sorted by date would bias those)."""
-  def keep(index, batch):
+  def keep(index, batch):  # scan, not enumerate: TF-DF looks for the batch through it
     draws = tf.random.stateless_uniform(
         tf.shape(batch[1])[:1], seed=tf.stack([tf.constant(seed, tf.int64), index]))
-    return tf.nest.map_structure(lambda t: tf.boolean_mask(t, draws < fraction), batch)
-  return dataset.enumerate().map(keep)
+    return index + 1, tf.nest.map_structure(
+        lambda t: tf.boolean_mask(t, draws < fraction), batch)
+  return dataset.scan(tf.constant(0, tf.int64), keep)
 
 
 def fit(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput, *,
@@ -112,11 +125,13 @@ def fit(fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput, *,
         without_fold: Optional[Tuple[int, int]] = None,
         outside_cut: Optional[float] = None
         ) -> tfdf.keras.GradientBoostedTreesModel:
-  """Trees trained on the whole train split once; they emit `width` logits.
+  """Trees trained on the train split once (a sample of MAX_TRAIN_ROWS of
+  it when it holds more); they emit `width` logits.
 
   `without_fold` (i, k): on the train rows not in fold i of k only;
   `outside_cut` (a fraction): not on the rows of that validation cut
-  (distill_components.distiller.choice).
+  (distill_components.distiller.choice). Either way, the sample is of the
+  rows left, about MAX_TRAIN_ROWS too.
   """
   train = fn_args.data_accessor.tf_dataset_factory(
       fn_args.train_files,
