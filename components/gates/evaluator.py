@@ -28,10 +28,10 @@ ops of one's own it does not.)
 On Beam's DirectRunner, a gate over at least PROCESSES_FROM_ROWS examples
 runs on a worker process per core (`--direct_running_mode=multi_processing`),
 unless the pipeline's Beam arguments choose a running mode themselves: TFMA
-computes each metric one example at a time in Python, so a second core
-nearly halves it, and starting the workers (each imports TensorFlow and TFMA,
-about 20 s) pays from some 30,000 examples on (bench/results/
-evaluator_profile.md). The input needs several files for the workers to
+computes each metric one example at a time in Python, and two processes
+took the fidelity gate at 1M rows from 472 to 282 s (docs/scale.md,
+bench/gate_rerun.py); on small splits starting the workers (each imports
+TensorFlow and TFMA, about 20 s) costs more than it saves. The input needs several files for the workers to
 share it (the Scorer writes SHARDS). Other runners (Dataflow, Flink, Spark)
 are left to their own arguments. Everything else is TFX's Evaluator unchanged.
 """
